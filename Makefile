@@ -1,0 +1,110 @@
+# callpipe - one build for the core library, the three services, the test tools and the tests.
+#
+#   make            build everything (build/)
+#   make deps       install missing Debian packages
+#   make check      build and run every test; ends with "N passed, N failed"
+#   make SANITIZER=address|undefined check   the same, instrumented (build-address/, ...)
+#   make fuzz       run every libFuzzer target for longer (FUZZ_SECONDS, default 60)
+#   make demo       the whole pipeline on the local stack (see README.md)
+
+CC       ?= cc
+SANITIZER ?=
+BUILD    := build$(if $(SANITIZER),-$(SANITIZER))
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+OPT      := -O2 -g
+CFLAGS   := $(CSTD) $(WARN) $(OPT) -MMD -MP -Icore $(EXTRA_CFLAGS)
+LDFLAGS  := $(EXTRA_LDFLAGS)
+
+ifeq ($(SANITIZER),address)
+  CFLAGS  += -fsanitize=address -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address
+else ifeq ($(SANITIZER),undefined)
+  CFLAGS  += -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=undefined
+else ifneq ($(SANITIZER),)
+  $(error SANITIZER must be address or undefined)
+endif
+
+# msgpack-c 4.x is "msgpack"; upstream 6.x renamed it "msgpack-c" (libraries.md section 2).
+MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS     := libuv rdkafka libpq $(MSGPACK_PC) libcyaml yajl jansson libcurl openssl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += $(PKG_CFLAGS)
+LIBS     := $(PKG_LIBS) -lhttp_parser -lcsv -lpthread -lm
+
+CORE_SRC    := $(wildcard core/*.c)
+SERVICE_SRC := $(wildcard ingest/*.c ingest/sources/*/*.c aggregator/*.c loader/*.c cmd/*.c)
+SERVICE_SRC := $(filter-out cmd/main.c,$(SERVICE_SRC))
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+
+CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
+SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+LIBCORE  := $(BUILD)/libcallpipe.a
+LIBSVC   := $(BUILD)/libcallpipe-services.a
+CALLPIPE := $(BUILD)/callpipe
+
+.SECONDARY:
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench clean format
+all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
+
+deps:
+	@tests/scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Services as a library too, so unit tests can call a service's pure parts.
+$(LIBSVC): $(SERVICE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(SERVICE_OBJ)
+
+$(CALLPIPE): $(BUILD)/cmd/main.o $(LIBSVC) $(LIBCORE)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBSVC) $(LIBCORE) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE) $(LIBS) -lcmocka
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE) $(LIBS)
+
+# Every test: unit binaries, integration scripts, short fuzz runs.
+check: all fuzz-build
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) tests/run.sh
+
+unit: all
+	@BUILD=$(BUILD) tests/run.sh unit
+
+# libFuzzer targets: clang, ASan + UBSan, built from the sources directly.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icore $(PKG_CFLAGS) \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_SRC := $(CORE_SRC) $(SERVICE_SRC)
+fuzz-build: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard core/*.h ingest/*.h ingest/sources/*/*.h)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/scripts/fuzz.sh
+
+format:
+	clang-format -i $(CORE_SRC) $(SERVICE_SRC) $(wildcard core/*.h) $(UNIT_SRC) $(TOOL_SRC)
+
+clean:
+	rm -rf build build-address build-undefined build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
