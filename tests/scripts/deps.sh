@@ -8,7 +8,7 @@ PKGS=(
     libhttp-parser-dev libyajl-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     zlib1g-dev libcsv-dev libcmocka-dev
     postgresql-15 postgresql-client-15
-    curl procps psmisc
+    tzdata curl procps psmisc
 )
 missing=()
 for p in "${PKGS[@]}"; do
