@@ -200,7 +200,7 @@ int cp_event_decode(const char *buf, size_t len, struct cp_arena *arena, struct 
  * (without the NUL) or CP_ERR_TOOBIG.  cap >= CP_EVENT_JSON_MAX always
  * suffices for a valid event.
  */
-#define CP_EVENT_JSON_MAX 65536
+#define CP_EVENT_JSON_MAX 98304
 int cp_event_to_json(const struct cp_event *ev, char *buf, size_t cap);
 
 #endif
