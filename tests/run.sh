@@ -27,6 +27,7 @@ run_one() { # name timeout_s command...
     local name=$1 t=$2
     shift 2
     local log=$LOGS/$name.log start=$SECONDS
+    mkdir -p "$(dirname "$log")"
     printf '%-48s ' "$name"
     if timeout -k 10 $((t * MULT)) "$@" >"$log" 2>&1; then
         passed=$((passed + 1))
