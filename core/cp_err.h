@@ -41,7 +41,8 @@
     X(CP_ERR_SECRET, -26, false, "secret unavailable")                                             \
     X(CP_ERR_SHUTDOWN, -27, false, "shutting down")                                                \
     X(CP_ERR_TLS, -28, false, "tls error")                                                         \
-    X(CP_ERR_INTERNAL, -29, false, "internal error")
+    X(CP_ERR_INTERNAL, -29, false, "internal error")                                               \
+    X(CP_ERR_PG_SQL, -30, false, "postgresql rejected the statement")
 
 enum cp_err {
 #define CP_ERR_ENUM(name, val, retry, msg) name = val,
