@@ -1,4 +1,5 @@
-/* cp_pg.h - PostgreSQL helpers: connect with backoff, SQLSTATE classification, parameterised exec, transactions, COPY. */
+/* cp_pg.h - PostgreSQL helpers: connect with backoff, SQLSTATE classification, parameterised exec,
+ * transactions, COPY. */
 #ifndef CP_PG_H
 #define CP_PG_H
 
@@ -37,8 +38,14 @@ struct cp_pg_retry {
     int first_ms; /* first sleep, doubled after each failure ... */
     int max_ms;   /* ... up to this */
 };
-#define CP_PG_RETRY_DEFAULT {8, 100, 5000}
-#define CP_PG_RETRY_NONE {1, 0, 0}
+#define CP_PG_RETRY_DEFAULT                                                                        \
+    {                                                                                              \
+        8, 100, 5000                                                                               \
+    }
+#define CP_PG_RETRY_NONE                                                                           \
+    {                                                                                              \
+        1, 0, 0                                                                                    \
+    }
 
 /* Maps a five-character SQLSTATE to a cp_err code (table above). NULL or "" is CP_ERR_CONN. */
 int cp_pg_classify_sqlstate(const char *sqlstate);
