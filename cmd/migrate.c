@@ -17,7 +17,7 @@
 #include "cp_pg.h"
 #include "cp_time.h"
 
-#define IDENT              "migrate"
+#define IDENT              NULL /* process-wide lines: "[migrate]" is already the service name */
 #define DEFAULT_SCHEMA_DIR "/usr/share/callpipe/schema"
 #define MAX_FILE_BYTES     (16 * 1024 * 1024)
 /* pg_advisory_lock key shared by every migrator: the bytes of "callpipe" as a bigint. */
@@ -100,8 +100,9 @@ static const char *find_schema_dir(void)
         /* build dir in a checkout, next to the binary, or an installed prefix/bin */
         static const char *const rel[] = {"../schema", "schema", "../share/callpipe/schema"};
         for (unsigned i = 0; i < CP_ARRAY_LEN(rel); i++) {
-            if (snprintf(found, sizeof(found), "%s/%s", bindir, rel[i]) < (int)sizeof(found) &&
-                is_dir(found))
+            char cand[PATH_MAX];
+            if (snprintf(cand, sizeof(cand), "%s/%s", bindir, rel[i]) < (int)sizeof(cand) &&
+                is_dir(cand) && realpath(cand, found))
                 return found;
         }
     }
@@ -327,16 +328,17 @@ static int print_status(const struct plan *p)
         const struct migration *m = i < p->nfiles ? &p->files[i] : NULL;
         const struct applied *a = j < p->nrows ? &p->rows[j] : NULL;
         if (m && (!a || m->version < a->version)) {
-            printf("%-8d %-8s %-20s %s\n", m->version, "pending", "-", m->file);
+            printf("%03d      %-8s %-20s %s\n", m->version, "pending", "-", m->file);
             i++;
         } else if (a && (!m || a->version < m->version)) {
-            printf("%-8d %-8s %-20s %s (no file)\n", a->version, "applied", a->applied_at, a->name);
+            printf("%03d      %-8s %-20s %s (no file)\n", a->version, "applied", a->applied_at,
+                   a->name);
             j++;
         } else {
             int same = strcmp(m->checksum, a->checksum) == 0;
             edited += !same;
-            printf("%-8d %-8s %-20s %s\n", m->version, same ? "applied" : "EDITED", a->applied_at,
-                   m->file);
+            printf("%03d      %-8s %-20s %s\n", m->version, same ? "applied" : "EDITED",
+                   a->applied_at, m->file);
             i++;
             j++;
         }
@@ -427,13 +429,23 @@ static int migrate(PGconn *conn, struct plan *p)
             return 1;
         }
     }
-    n = cp_pg_exec(conn,
-                   "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
-                   " version int PRIMARY KEY,"
-                   " name text NOT NULL,"
-                   " checksum text NOT NULL,"
-                   " applied_at timestamptz NOT NULL DEFAULT now())",
-                   0, NULL, NULL, &e);
+    /* Under the lock, so "does it exist" cannot race; plain CREATE avoids a NOTICE each run. */
+    n = cp_pg_exec(conn, "SELECT to_regclass('public.schema_migrations') IS NULL", 0, NULL, &res,
+                   &e);
+    if (n < 0) {
+        log_pg_error("look for schema_migrations", &e, n);
+        return 1;
+    }
+    int missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (missing)
+        n = cp_pg_exec(conn,
+                       "CREATE TABLE public.schema_migrations ("
+                       " version int PRIMARY KEY,"
+                       " name text NOT NULL,"
+                       " checksum text NOT NULL,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())",
+                       0, NULL, NULL, &e);
     if (n < 0) {
         log_pg_error("create schema_migrations", &e, n);
         return 1;
