@@ -1470,12 +1470,15 @@ void cp_config_doc_markdown(const struct cp_config_table *t, FILE *out)
           "Secrets are references only: `env:NAME` or `file:PATH` (one trailing newline "
           "is dropped); literal values are refused.\n",
           out);
-    if (t->env_prefix)
+    if (t->env_prefix) {
+        char example[CFG_PATH_MAX + 64];
+        env_name(t->env_prefix, t->fields[0].key, example, sizeof(example));
         fprintf(out,
                 "Every key outside lists can be overridden from the environment as "
                 "`%s_<KEY>`, the key path in upper case with `.` written as `_` "
-                "(e.g. `%s_%s`).\n",
-                t->env_prefix, t->env_prefix, "LOG_LEVEL");
+                "(e.g. `%s`).\n",
+                t->env_prefix, example);
+    }
 }
 
 int cp_config_check_main(const struct cp_config_table *t, const char *path, FILE *out,
