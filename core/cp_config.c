@@ -52,6 +52,7 @@ struct loc {
     char *path;
     int kline, kcol; /* 1-based; 0 when the node has no key (root, list entries) */
     int vline, vcol;
+    bool is_null; /* `key:`, `key: ~`, `key: null` */
 };
 
 enum origin { ORIGIN_FILE, ORIGIN_ENV, ORIGIN_DEFAULT };
@@ -757,8 +758,11 @@ struct frame {
     int *seen; /* MAP: line where each field was first seen */
 };
 
-static int add_loc(struct load_ctx *ctx, const char *path, int kl, int kc, yaml_mark_t v)
+static bool is_null_scalar(const yaml_event_t *ev);
+
+static int add_loc(struct load_ctx *ctx, const char *path, int kl, int kc, const yaml_event_t *ev)
 {
+    yaml_mark_t v = ev->start_mark;
     if (ctx->nlocs == ctx->caplocs) {
         size_t cap = ctx->caplocs ? ctx->caplocs * 2 : 32;
         struct loc *nl = realloc(ctx->locs, cap * sizeof(*nl));
@@ -775,6 +779,7 @@ static int add_loc(struct load_ctx *ctx, const char *path, int kl, int kc, yaml_
     l->kcol = kc;
     l->vline = (int)v.line + 1;
     l->vcol = (int)v.column + 1;
+    l->is_null = is_null_scalar(ev);
     ctx->nlocs++;
     return 0;
 }
@@ -864,7 +869,7 @@ static int locate_event(struct load_ctx *ctx, struct frame *st, int *depth, bool
         }
         *root_seen = true;
         if (ev->type == YAML_MAPPING_START_EVENT) {
-            if ((rc = add_loc(ctx, "", 0, 0, ev->start_mark)) < 0)
+            if ((rc = add_loc(ctx, "", 0, 0, ev)) < 0)
                 return rc;
             return push_frame(st, depth, FR_MAP, ctx->top, NULL, "");
         }
@@ -880,7 +885,7 @@ static int locate_event(struct load_ctx *ctx, struct frame *st, int *depth, bool
             LOCERR(ev, "each entry of %s must be a mapping, got %s", fr->path, node_kind(ev));
             return rc;
         }
-        if ((rc = add_loc(ctx, path, 0, 0, ev->start_mark)) < 0)
+        if ((rc = add_loc(ctx, path, 0, 0, ev)) < 0)
             return rc;
         rc = push_frame(st, depth, FR_MAP, fr->f->sub, NULL, path);
         if (rc == CP_ERR_CONFIG)
@@ -921,7 +926,7 @@ static int locate_event(struct load_ctx *ctx, struct frame *st, int *depth, bool
     const struct cp_config_field *f = fr->f;
     fr->want_value = false;
     join_path(path, sizeof(path), fr->path, f->key);
-    if ((rc = add_loc(ctx, path, fr->keyline, fr->keycol, ev->start_mark)) < 0)
+    if ((rc = add_loc(ctx, path, fr->keyline, fr->keycol, ev)) < 0)
         return rc;
     if (is_scalar_type(f->type)) {
         if (ev->type != YAML_SCALAR_EVENT) {
@@ -1124,12 +1129,16 @@ static int convert_table(struct load_ctx *ctx, const struct cp_config_table *t,
         }
         if (f->type == CP_CFG_LIST) {
             size_t n = slot && slot->ptr ? slot->count : 0;
-            if (n == 0 && (f->flags & CP_CFG_REQUIRED)) {
+            /* an explicit `[]` is present-but-empty: the entry bounds below explain it */
+            const struct loc *present = find_loc(ctx, fpath);
+            bool absent = !present || present->is_null;
+            if (absent && (f->flags & CP_CFG_REQUIRED)) {
                 conv_err(ctx, path, NULL, "missing required key \"%s\" %s (a list of mappings)",
                          f->key, where(path, buf, sizeof(buf)));
                 return CP_ERR_CONFIG;
             }
-            if ((f->min > 0 && (int64_t)n < f->min) || (has_bounds(f) && (int64_t)n > f->max)) {
+            if ((!absent && f->min > 0 && (int64_t)n < f->min) ||
+                (has_bounds(f) && (int64_t)n > f->max)) {
                 conv_err(ctx, fpath, NULL, "%s has %zu entries; allowed %" PRId64 "..%" PRId64,
                          fpath, n, f->min, f->max);
                 return CP_ERR_CONFIG;

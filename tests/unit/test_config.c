@@ -314,6 +314,15 @@ static void test_missing_required(void **state)
     err = load_err("service: a\n", CP_ERR_CONFIG);
     assert_non_null(strstr(err, "missing required key \"sources\" at top level"));
 
+    err = load_err("service: a\nsources:\n", CP_ERR_CONFIG);
+    assert_non_null(strstr(err, "missing required key \"sources\" at top level"));
+
+    err = load_err("service: a\nsources: []\n", CP_ERR_CONFIG);
+    assert_non_null(strstr(err, ":2:10: sources has 0 entries; allowed 1..64"));
+
+    err = load_err("", CP_ERR_CONFIG);
+    assert_non_null(strstr(err, ": missing required key \"service\" at top level"));
+
     /* explicit null counts as absent */
     err = load_err("service: ~\nsources: [{name: a, org: b}]\n", CP_ERR_CONFIG);
     assert_non_null(strstr(err, "missing required key \"service\""));
