@@ -146,9 +146,33 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     cp_log(lvl, ident, "%s: %s", fac ? fac : "", buf ? buf : "");
 }
 
+/*
+ * Without an error_cb librdkafka logs every error event a second time
+ * (facility "ERROR"), doubling each connection failure already logged as
+ * "FAIL".  Transport errors are left to that log line; everything else is
+ * logged once here, fatal errors with their underlying reason.
+ */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    char ident[160];
+    snprintf(ident, sizeof ident, "kafka %s", rd_kafka_name(rk));
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        cp_error(ident, "fatal error: %s: %s", rd_kafka_err2name(orig), why);
+    } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        cp_debug(ident, "%s", reason);
+    } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        cp_warn(ident, "%s", reason);
+    } else {
+        cp_error(ident, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    }
+}
+
 void cp_kafka_conf_set_log(rd_kafka_conf_t *conf)
 {
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
 }
 
 int cp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

@@ -56,9 +56,10 @@ int cp_kafka_conf_apply(rd_kafka_conf_t *conf, const char *kv, char *errstr,
                         size_t errlen) CP_MUSTCHECK;
 
 /*
- * Route librdkafka's log lines into cp_log (identity "kafka <client name>")
- * and leave error reporting to the log (no error_cb is set, so librdkafka
- * logs errors itself).  The *_conf builders below already call this.
+ * Route librdkafka's log lines and error events into cp_log (identity
+ * "kafka <client name>"); each error is logged once, fatal ones with their
+ * reason.  The *_conf builders below already call this; a service that
+ * needs its own error_cb sets it afterwards.
  */
 void cp_kafka_conf_set_log(rd_kafka_conf_t *conf);
 /* syslog level (0 emerg .. 7 debug) as used by librdkafka -> cp_log level. */
