@@ -20,9 +20,12 @@
 #     adds LOGIN to existing ones), idempotently, so services and dashboards can connect.
 # Auth is trust for local and 127.0.0.1 connections: a test cluster, never for real data.
 #
-# Speed over durability: fsync=off, synchronous_commit=off, full_page_writes=off.  A killed
-# server (stop immediate, kill -9) still recovers everything committed, because the OS page
-# cache survives; only an OS crash or power loss could lose data, which tests never do.
+# Speed over durability: fsync=off and full_page_writes=off.  A killed server (stop
+# immediate, kill -9) still recovers everything committed, because COMMIT still write()s the
+# WAL and the OS page cache survives; only an OS crash or power loss could lose data, which
+# tests never do.  synchronous_commit stays ON on purpose: with it off, COMMIT returns before
+# the WAL leaves shared memory and `stop immediate` loses the last commits, which would break
+# the exactly-once fault tests (migrate.sh checks this).
 #
 # Works as root (the server then runs as the "postgres" user through runuser; DIR's parents
 # must be searchable by it, which is why DIR should live under /tmp) and as an ordinary user.
@@ -156,7 +159,6 @@ cmd_start() {
 
 # --- callpipe test cluster (tests/scripts/pg.sh): fast, not durable against OS crashes ---
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 wal_level = minimal
 max_wal_senders = 0
@@ -237,6 +239,11 @@ cmd_status() {
 cmd_destroy() {
     resolve_dir "${1:-}"
     [ -d "$DIR" ] || return 0
+    # An empty directory (a fresh mktemp that was never started) goes without a marker.
+    if [ -z "$(ls -A "$DIR")" ]; then
+        rmdir "$DIR"
+        return 0
+    fi
     [ -f "$DIR/$MARKER" ] || die "refusing to remove $DIR: it was not made by pg.sh"
     if running; then
         as_owner "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
