@@ -12,6 +12,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"ingest", cp_cmd_ingest, "collect PBX call events over TCP, HTTP and syslog into Kafka"},
     {"migrate", cp_cmd_migrate, "apply the numbered SQL migrations in schema/ to PostgreSQL"},
 };
 
