@@ -1,8 +1,10 @@
-/* cp_event.c - canonical event v1: initialisation, enum names and the validator every producer runs. */
+/* cp_event.c - canonical event v1: initialisation, enum names and the validator every producer
+ * runs. */
 #include "cp_event.h"
 
 #include <string.h>
 
+#include "cp_event_priv.h"
 #include "cp_utf8.h"
 
 /* Index = enum value; NULL for the "unknown/none" value, which never travels. */
@@ -34,12 +36,9 @@ static const char *const dir_names[CP_DIR__COUNT] = {
 };
 
 static const char *const disp_names[CP_DISP__COUNT] = {
-    [CP_DISP_UNKNOWN] = NULL,
-    [CP_DISP_ANSWERED] = "answered",
-    [CP_DISP_NO_ANSWER] = "no_answer",
-    [CP_DISP_BUSY] = "busy",
-    [CP_DISP_FAILED] = "failed",
-    [CP_DISP_CONGESTION] = "congestion",
+    [CP_DISP_UNKNOWN] = NULL,          [CP_DISP_ANSWERED] = "answered",
+    [CP_DISP_NO_ANSWER] = "no_answer", [CP_DISP_BUSY] = "busy",
+    [CP_DISP_FAILED] = "failed",       [CP_DISP_CONGESTION] = "congestion",
     [CP_DISP_CANCELED] = "canceled",
 };
 
@@ -103,8 +102,7 @@ const char *cp_side_name(enum cp_side s)
 static int parse_name(const char *const *names, unsigned count, const char *s, size_t len,
                       unsigned *out)
 {
-    if (!s)
-        return CP_ERR_PARSE;
+    if (!s) return CP_ERR_PARSE;
     for (unsigned i = 1; i < count; i++) {
         const char *n = names[i];
         if (n && strlen(n) == len && memcmp(n, s, len) == 0) {
@@ -120,8 +118,7 @@ static int parse_name(const char *const *names, unsigned count, const char *s, s
     {                                                                                              \
         unsigned v;                                                                                \
         int rc = parse_name(names, count, s, len, &v);                                             \
-        if (rc == 0)                                                                               \
-            *out = (type)v;                                                                        \
+        if (rc == 0) *out = (type)v;                                                               \
         return rc;                                                                                 \
     }
 
@@ -135,8 +132,7 @@ DEFINE_PARSE(cp_side_parse, enum cp_side, side_names, CP_SIDE__COUNT)
 static int check_str(const char *s, size_t max, const char *too_long, const char *bad_utf8,
                      const char **why)
 {
-    if (!s)
-        return 0;
+    if (!s) return 0;
     size_t n = strnlen(s, max + 1);
     if (n > max) {
         *why = too_long;
@@ -160,10 +156,14 @@ static int check_required(const char *s, const char *missing, const char **why)
 
 int cp_event_validate(const struct cp_event *ev, const char **why)
 {
+    return cp_event_validate_opt(ev, true, why);
+}
+
+int cp_event_validate_opt(const struct cp_event *ev, bool check_strings, const char **why)
+{
     const char *dummy;
     int rc;
-    if (!why)
-        why = &dummy;
+    if (!why) why = &dummy;
     *why = NULL;
 
     if (ev->v != CP_EVENT_VERSION) {
@@ -172,8 +172,7 @@ int cp_event_validate(const struct cp_event *ev, const char **why)
     }
 
 #define REQ(f)                                                                                     \
-    if ((rc = check_required(ev->f, "missing required field " #f, why)) < 0)                      \
-        return rc;
+    if ((rc = check_required(ev->f, "missing required field " #f, why)) < 0) return rc;
     REQ(event_id)
     REQ(org)
     REQ(pbx)
@@ -190,8 +189,8 @@ int cp_event_validate(const struct cp_event *ev, const char **why)
     }
 
 #define STR(f, max)                                                                                \
-    if ((rc = check_str(ev->f, max, "field " #f " too long", "field " #f " is not valid UTF-8",    \
-                        why)) < 0)                                                                 \
+    if (check_strings && (rc = check_str(ev->f, max, "field " #f " too long",                      \
+                                         "field " #f " is not valid UTF-8", why)) < 0)             \
         return rc;
     STR(event_id, CP_EVENT_STR_MAX)
     STR(org, CP_EVENT_STR_MAX)
@@ -273,6 +272,7 @@ int cp_event_validate(const struct cp_event *ev, const char **why)
             *why = "x pair with empty key or missing value";
             return CP_ERR_MISSING;
         }
+        if (!check_strings) continue; /* the decoder also rejected duplicate keys itself */
         if ((rc = check_str(kv->key, CP_EVENT_X_STR_MAX, "x key too long",
                             "x key is not valid UTF-8", why)) < 0)
             return rc;
@@ -291,8 +291,7 @@ int cp_event_validate(const struct cp_event *ev, const char **why)
 
 static bool str_eq(const char *a, const char *b)
 {
-    if (!a || !b)
-        return a == b;
+    if (!a || !b) return a == b;
     return strcmp(a, b) == 0;
 }
 
@@ -304,20 +303,16 @@ bool cp_event_equal(const struct cp_event *a, const struct cp_event *b)
         a->ring != b->ring || a->wait != b->wait || a->talk != b->talk || a->hold != b->hold ||
         a->acw != b->acw || a->nx != b->nx)
         return false;
-    const char *const sa[] = {a->event_id, a->org,  a->pbx,      a->src,   a->call,
-                              a->leg,      a->parent, a->from,   a->from_name, a->to,
-                              a->final_to, a->queue, a->agent,   a->agent_name, a->wrapup,
-                              a->native};
-    const char *const sb[] = {b->event_id, b->org,  b->pbx,      b->src,   b->call,
-                              b->leg,      b->parent, b->from,   b->from_name, b->to,
-                              b->final_to, b->queue, b->agent,   b->agent_name, b->wrapup,
-                              b->native};
+    const char *const sa[] = {
+        a->event_id,  a->org, a->pbx,      a->src,   a->call,  a->leg,        a->parent, a->from,
+        a->from_name, a->to,  a->final_to, a->queue, a->agent, a->agent_name, a->wrapup, a->native};
+    const char *const sb[] = {
+        b->event_id,  b->org, b->pbx,      b->src,   b->call,  b->leg,        b->parent, b->from,
+        b->from_name, b->to,  b->final_to, b->queue, b->agent, b->agent_name, b->wrapup, b->native};
     for (unsigned i = 0; i < CP_ARRAY_LEN(sa); i++)
-        if (!str_eq(sa[i], sb[i]))
-            return false;
+        if (!str_eq(sa[i], sb[i])) return false;
     uint32_t nx = a->nx < CP_EVENT_X_MAX ? a->nx : CP_EVENT_X_MAX;
     for (uint32_t i = 0; i < nx; i++)
-        if (!str_eq(a->x[i].key, b->x[i].key) || !str_eq(a->x[i].val, b->x[i].val))
-            return false;
+        if (!str_eq(a->x[i].key, b->x[i].key) || !str_eq(a->x[i].val, b->x[i].val)) return false;
     return true;
 }

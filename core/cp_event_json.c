@@ -1,4 +1,5 @@
-/* cp_event_json.c - deterministic one-line JSON rendering of a canonical event (golden files, debugging). */
+/* cp_event_json.c - deterministic one-line JSON rendering of a canonical event (golden files,
+ * debugging). */
 #include "cp_event.h"
 
 #include <inttypes.h>
@@ -39,18 +40,31 @@ static void put_jstr(struct jw *w, const char *s)
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
         put(w, run, (size_t)(p - run));
         run = p + 1;
         switch (c) {
-        case '"': put(w, "\\\"", 2); break;
-        case '\\': put(w, "\\\\", 2); break;
-        case '\b': put(w, "\\b", 2); break;
-        case '\f': put(w, "\\f", 2); break;
-        case '\n': put(w, "\\n", 2); break;
-        case '\r': put(w, "\\r", 2); break;
-        case '\t': put(w, "\\t", 2); break;
+        case '"':
+            put(w, "\\\"", 2);
+            break;
+        case '\\':
+            put(w, "\\\\", 2);
+            break;
+        case '\b':
+            put(w, "\\b", 2);
+            break;
+        case '\f':
+            put(w, "\\f", 2);
+            break;
+        case '\n':
+            put(w, "\\n", 2);
+            break;
+        case '\r':
+            put(w, "\\r", 2);
+            break;
+        case '\t':
+            put(w, "\\t", 2);
+            break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put(w, u, sizeof u);
@@ -63,8 +77,7 @@ static void put_jstr(struct jw *w, const char *s)
 
 static void put_key(struct jw *w, bool *first, const char *k)
 {
-    if (!*first)
-        put_c(w, ',');
+    if (!*first) put_c(w, ',');
     *first = false;
     put_c(w, '"');
     put(w, k, strlen(k));
@@ -93,8 +106,7 @@ static void put_time(struct jw *w, int64_t us)
 
 int cp_event_to_json(const struct cp_event *ev, char *buf, size_t cap)
 {
-    if (!buf || cap == 0)
-        return CP_ERR_TOOBIG;
+    if (!buf || cap == 0) return CP_ERR_TOOBIG;
     struct jw w = {buf, cap - 1, 0, false};
     bool first = true;
 
@@ -165,8 +177,7 @@ int cp_event_to_json(const struct cp_event *ev, char *buf, size_t cap)
         put_key(&w, &first, "x");
         put_c(&w, '{');
         for (uint32_t i = 0; i < nx; i++) {
-            if (i)
-                put_c(&w, ',');
+            if (i) put_c(&w, ',');
             put_jstr(&w, ev->x[i].key ? ev->x[i].key : "");
             put_c(&w, ':');
             if (ev->x[i].val)
@@ -178,7 +189,6 @@ int cp_event_to_json(const struct cp_event *ev, char *buf, size_t cap)
     }
     put_c(&w, '}');
     buf[w.full ? 0 : w.len] = '\0';
-    if (w.full)
-        return CP_ERR_TOOBIG;
+    if (w.full) return CP_ERR_TOOBIG;
     return (int)w.len;
 }

@@ -1,10 +1,12 @@
-/* cp_event_msgpack.c - canonical event v1 <-> msgpack: msgpack-c packer out, a bounded byte walker in. */
+/* cp_event_msgpack.c - canonical event v1 <-> msgpack: msgpack-c packer out, a bounded byte walker
+ * in. */
 #include "cp_event.h"
 
 #include <msgpack.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "cp_event_priv.h"
 #include "cp_utf8.h"
 
 /* ---- encoding ------------------------------------------------------------------------------ */
@@ -13,8 +15,7 @@
 
 static inline int pack_cstr(msgpack_packer *pk, const char *s)
 {
-    if (!s)
-        return msgpack_pack_nil(pk);
+    if (!s) return msgpack_pack_nil(pk);
     return msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
@@ -58,11 +59,11 @@ static int pack_event(msgpack_packer *pk, const struct cp_event *ev)
 {
     uint32_t nx = ev->nx < CP_EVENT_X_MAX ? ev->nx : CP_EVENT_X_MAX;
     uint32_t n = 1 + (nx > 0);
-#define C_S(k, f) n += ev->f != NULL;
-#define C_T(k, f) n += ev->f != 0;
+#define C_S(k, f)       n += ev->f != NULL;
+#define C_T(k, f)       n += ev->f != 0;
 #define C_E(k, f, name) n += name(ev->f) != NULL;
-#define C_D(k, f) n += ev->f != -1;
-#define C_I(k, f) n += ev->f != 0;
+#define C_D(k, f)       n += ev->f != -1;
+#define C_I(k, f)       n += ev->f != 0;
     EV_FIELDS(C_S, C_T, C_E, C_D, C_I)
 
     int rc = msgpack_pack_map(pk, n);
@@ -122,8 +123,7 @@ struct fixed_buf {
 static int fixed_write(void *data, const char *b, size_t len)
 {
     struct fixed_buf *fb = data;
-    if (fb->cap - fb->len < len)
-        return -1;
+    if (fb->cap - fb->len < len) return -1;
     memcpy(fb->buf + fb->len, b, len);
     fb->len += len;
     return 0;
@@ -134,8 +134,7 @@ int cp_event_encode_to(const struct cp_event *ev, char *buf, size_t cap)
     struct fixed_buf fb = {buf, cap, 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fb, fixed_write);
-    if (pack_event(&pk, ev) != 0)
-        return CP_ERR_TOOBIG;
+    if (pack_event(&pk, ev) != 0) return CP_ERR_TOOBIG;
     return fb.len > (size_t)INT32_MAX ? CP_ERR_TOOBIG : (int)fb.len;
 }
 
@@ -170,8 +169,7 @@ static inline uint64_t be(const unsigned char *p, unsigned n)
 /* Reads an n-byte big-endian length after the tag; 0 or CP_ERR_PARSE (truncated). */
 static inline int rd_len(struct rd *r, unsigned n, uint64_t *out)
 {
-    if (rd_left(r) < n)
-        return CP_ERR_PARSE;
+    if (rd_left(r) < n) return CP_ERR_PARSE;
     *out = be(r->p, n);
     r->p += n;
     return 0;
@@ -185,8 +183,7 @@ static inline int bad_tag(unsigned char tag)
 
 static int rd_map(struct rd *r, uint64_t *n)
 {
-    if (rd_left(r) < 1)
-        return CP_ERR_PARSE;
+    if (rd_left(r) < 1) return CP_ERR_PARSE;
     unsigned char tag = *r->p;
     int rc;
     if ((tag & 0xf0) == 0x80) {
@@ -194,21 +191,18 @@ static int rd_map(struct rd *r, uint64_t *n)
         *n = tag & 0x0f;
     } else if (tag == 0xde || tag == 0xdf) {
         r->p++;
-        if ((rc = rd_len(r, tag == 0xde ? 2 : 4, n)) < 0)
-            return rc;
+        if ((rc = rd_len(r, tag == 0xde ? 2 : 4, n)) < 0) return rc;
     } else {
         return bad_tag(tag);
     }
     /* Every key and value takes at least one byte. */
-    if (*n > rd_left(r) / 2)
-        return CP_ERR_PARSE;
+    if (*n > rd_left(r) / 2) return CP_ERR_PARSE;
     return 0;
 }
 
 static int rd_str(struct rd *r, const char **s, size_t *n)
 {
-    if (rd_left(r) < 1)
-        return CP_ERR_PARSE;
+    if (rd_left(r) < 1) return CP_ERR_PARSE;
     unsigned char tag = *r->p;
     uint64_t len;
     int rc;
@@ -217,13 +211,11 @@ static int rd_str(struct rd *r, const char **s, size_t *n)
         len = tag & 0x1f;
     } else if (tag >= 0xd9 && tag <= 0xdb) {
         r->p++;
-        if ((rc = rd_len(r, 1u << (tag - 0xd9), &len)) < 0)
-            return rc;
+        if ((rc = rd_len(r, 1u << (tag - 0xd9), &len)) < 0) return rc;
     } else {
         return bad_tag(tag);
     }
-    if (len > rd_left(r))
-        return CP_ERR_PARSE;
+    if (len > rd_left(r)) return CP_ERR_PARSE;
     *s = (const char *)r->p;
     *n = (size_t)len;
     r->p += len;
@@ -233,8 +225,7 @@ static int rd_str(struct rd *r, const char **s, size_t *n)
 /* Any msgpack integer format as int64; uint64 above INT64_MAX is CP_ERR_RANGE. */
 static int rd_int(struct rd *r, int64_t *out)
 {
-    if (rd_left(r) < 1)
-        return CP_ERR_PARSE;
+    if (rd_left(r) < 1) return CP_ERR_PARSE;
     unsigned char tag = *r->p;
     if (tag <= 0x7f) {
         r->p++;
@@ -246,16 +237,13 @@ static int rd_int(struct rd *r, int64_t *out)
         *out = (int8_t)tag;
         return 0;
     }
-    if (tag < 0xcc || tag > 0xd3)
-        return bad_tag(tag);
+    if (tag < 0xcc || tag > 0xd3) return bad_tag(tag);
     unsigned n = 1u << ((tag - 0xcc) & 3);
-    if (rd_left(r) < 1 + n)
-        return CP_ERR_PARSE;
+    if (rd_left(r) < 1 + n) return CP_ERR_PARSE;
     uint64_t u = be(r->p + 1, n);
     r->p += 1 + n;
     if (tag <= 0xcf) { /* unsigned */
-        if (u > (uint64_t)INT64_MAX)
-            return CP_ERR_RANGE;
+        if (u > (uint64_t)INT64_MAX) return CP_ERR_RANGE;
         *out = (int64_t)u;
     } else { /* signed: sign-extend from n bytes */
         unsigned shift = 64 - 8 * n;
@@ -282,8 +270,7 @@ static int rd_skip(struct rd *r)
 {
     uint64_t pending = 1;
     while (pending > 0) {
-        if (rd_left(r) < 1)
-            return CP_ERR_PARSE;
+        if (rd_left(r) < 1) return CP_ERR_PARSE;
         unsigned char tag = *r->p++;
         pending--;
         uint64_t skip = 0, more = 0, len;
@@ -298,47 +285,66 @@ static int rd_skip(struct rd *r)
             skip = tag & 0x1f;
         } else {
             switch (tag) {
-            case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-                if ((rc = rd_len(r, 1u << (tag - 0xc4), &len)) < 0)
-                    return rc;
+            case 0xc4:
+            case 0xc5:
+            case 0xc6: /* bin 8/16/32 */
+                if ((rc = rd_len(r, 1u << (tag - 0xc4), &len)) < 0) return rc;
                 skip = len;
                 break;
-            case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type byte, data */
-                if ((rc = rd_len(r, 1u << (tag - 0xc7), &len)) < 0)
-                    return rc;
+            case 0xc7:
+            case 0xc8:
+            case 0xc9: /* ext 8/16/32: length, type byte, data */
+                if ((rc = rd_len(r, 1u << (tag - 0xc7), &len)) < 0) return rc;
                 skip = len + 1;
                 break;
-            case 0xca: skip = 4; break; /* float32 */
-            case 0xcb: skip = 8; break; /* float64 */
-            case 0xcc: case 0xcd: case 0xce: case 0xcf: skip = 1u << (tag - 0xcc); break;
-            case 0xd0: case 0xd1: case 0xd2: case 0xd3: skip = 1u << (tag - 0xd0); break;
-            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 + type */
+            case 0xca:
+                skip = 4;
+                break; /* float32 */
+            case 0xcb:
+                skip = 8;
+                break; /* float64 */
+            case 0xcc:
+            case 0xcd:
+            case 0xce:
+            case 0xcf:
+                skip = 1u << (tag - 0xcc);
+                break;
+            case 0xd0:
+            case 0xd1:
+            case 0xd2:
+            case 0xd3:
+                skip = 1u << (tag - 0xd0);
+                break;
+            case 0xd4:
+            case 0xd5:
+            case 0xd6:
+            case 0xd7:
+            case 0xd8: /* fixext 1..16 + type */
                 skip = 1 + (1u << (tag - 0xd4));
                 break;
-            case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-                if ((rc = rd_len(r, 1u << (tag - 0xd9), &len)) < 0)
-                    return rc;
+            case 0xd9:
+            case 0xda:
+            case 0xdb: /* str 8/16/32 */
+                if ((rc = rd_len(r, 1u << (tag - 0xd9), &len)) < 0) return rc;
                 skip = len;
                 break;
-            case 0xdc: case 0xdd: /* array 16/32 */
-                if ((rc = rd_len(r, tag == 0xdc ? 2 : 4, &more)) < 0)
-                    return rc;
+            case 0xdc:
+            case 0xdd: /* array 16/32 */
+                if ((rc = rd_len(r, tag == 0xdc ? 2 : 4, &more)) < 0) return rc;
                 break;
-            case 0xde: case 0xdf: /* map 16/32 */
-                if ((rc = rd_len(r, tag == 0xde ? 2 : 4, &len)) < 0)
-                    return rc;
+            case 0xde:
+            case 0xdf: /* map 16/32 */
+                if ((rc = rd_len(r, tag == 0xde ? 2 : 4, &len)) < 0) return rc;
                 more = 2 * len;
                 break;
             default: /* 0xc1 */
                 return CP_ERR_PARSE;
             }
         }
-        if (skip > rd_left(r))
-            return CP_ERR_PARSE;
+        if (skip > rd_left(r)) return CP_ERR_PARSE;
         r->p += skip;
         pending += more;
-        if (pending > rd_left(r))
-            return CP_ERR_PARSE;
+        if (pending > rd_left(r)) return CP_ERR_PARSE;
     }
     return 0;
 }
@@ -359,16 +365,11 @@ struct field {
 };
 
 #define FLD(k, t, max, off)                                                                        \
-    {k,                                                                                            \
-     sizeof(k) - 1,                                                                                \
-     t,                                                                                            \
-     max,                                                                                          \
-     off,                                                                                          \
-     "wrong type for field " k,                                                                    \
-     "field " k " too long",                                                                       \
-     "field " k " is not valid UTF-8 or holds NUL",                                                \
-     "field " k " out of range",                                                                   \
-     "duplicate key " k}
+    {                                                                                              \
+        k, sizeof(k) - 1, t, max, off, "wrong type for field " k, "field " k " too long",          \
+            "field " k " is not valid UTF-8 or holds NUL", "field " k " out of range",             \
+            "duplicate key " k                                                                     \
+    }
 #define FS(k) FLD(#k, F_STR, CP_EVENT_STR_MAX, offsetof(struct cp_event, k))
 #define FT(k) FLD(#k, F_TIME, 0, offsetof(struct cp_event, k))
 #define FD(k) FLD(#k, F_DUR, 0, offsetof(struct cp_event, k))
@@ -419,8 +420,7 @@ static int find_field(const char *k, size_t n, unsigned hint)
     if (hint < NFIELDS && fields[hint].klen == n && memcmp(fields[hint].key, k, n) == 0)
         return (int)hint;
     for (unsigned i = 0; i < NFIELDS; i++)
-        if (fields[i].klen == n && memcmp(fields[i].key, k, n) == 0)
-            return (int)i;
+        if (fields[i].klen == n && memcmp(fields[i].key, k, n) == 0) return (int)i;
     return -1;
 }
 
@@ -535,10 +535,8 @@ static int take_x(struct rd *r, struct cp_arena *arena, struct cp_event *ev, con
     }
     for (uint64_t i = 0; i < n; i++) {
         struct cp_kv *kv = &ev->x[i];
-        if ((rc = take_str(r, CP_EVENT_X_STR_MAX, arena, &kv->key, f, why)) < 0)
-            return rc;
-        if ((rc = take_str(r, CP_EVENT_X_STR_MAX, arena, &kv->val, f, why)) < 0)
-            return rc;
+        if ((rc = take_str(r, CP_EVENT_X_STR_MAX, arena, &kv->key, f, why)) < 0) return rc;
+        if ((rc = take_str(r, CP_EVENT_X_STR_MAX, arena, &kv->val, f, why)) < 0) return rc;
         for (uint64_t j = 0; j < i; j++) {
             if (strcmp(ev->x[j].key, kv->key) == 0) {
                 *why = "duplicate x key";
@@ -559,12 +557,10 @@ static int decode_value(struct rd *r, const struct field *f, struct cp_arena *ar
     int rc;
 
     /* nil = absent, for optional fields only; required ones then fail in validate. */
-    if (f->type != F_VER && rd_nil(r))
-        return 0;
+    if (f->type != F_VER && rd_nil(r)) return 0;
     switch (f->type) {
     case F_VER:
-        if ((rc = take_int(r, f, 0, INT64_MAX, &i, why)) < 0)
-            return rc;
+        if ((rc = take_int(r, f, 0, INT64_MAX, &i, why)) < 0) return rc;
         if (i != CP_EVENT_VERSION) {
             *why = "unsupported schema version v";
             return CP_ERR_VERSION;
@@ -574,33 +570,39 @@ static int decode_value(struct rd *r, const struct field *f, struct cp_arena *ar
     case F_STR:
         return take_str(r, f->max, arena, (const char **)(base + f->off), f, why);
     case F_TIME:
-        if ((rc = take_int(r, f, 0, CP_EVENT_TIME_MAX, &i, why)) < 0)
-            return rc;
+        if ((rc = take_int(r, f, 0, CP_EVENT_TIME_MAX, &i, why)) < 0) return rc;
         memcpy(base + f->off, &i, sizeof i);
         return 0;
     case F_DUR: {
-        if ((rc = take_int(r, f, -1, INT32_MAX, &i, why)) < 0)
-            return rc;
+        if ((rc = take_int(r, f, -1, INT32_MAX, &i, why)) < 0) return rc;
         int32_t d = (int32_t)i;
         memcpy(base + f->off, &d, sizeof d);
         return 0;
     }
     case F_Q850:
-        if ((rc = take_int(r, f, 0, CP_EVENT_Q850_MAX, &i, why)) < 0)
-            return rc;
+        if ((rc = take_int(r, f, 0, CP_EVENT_Q850_MAX, &i, why)) < 0) return rc;
         ev->q850 = (int32_t)i;
         return 0;
     case F_X:
         return take_x(r, arena, ev, f, why);
     default:
-        if ((rc = take_enum(r, f, &e, why)) < 0)
-            return rc;
+        if ((rc = take_enum(r, f, &e, why)) < 0) return rc;
         switch (f->type) {
-        case F_KIND: ev->kind = (enum cp_kind)e; break;
-        case F_DIR: ev->dir = (enum cp_dir)e; break;
-        case F_DISP: ev->disp = (enum cp_disp)e; break;
-        case F_QOUT: ev->qout = (enum cp_qout)e; break;
-        default: ev->side = (enum cp_side)e; break;
+        case F_KIND:
+            ev->kind = (enum cp_kind)e;
+            break;
+        case F_DIR:
+            ev->dir = (enum cp_dir)e;
+            break;
+        case F_DISP:
+            ev->disp = (enum cp_disp)e;
+            break;
+        case F_QOUT:
+            ev->qout = (enum cp_qout)e;
+            break;
+        default:
+            ev->side = (enum cp_side)e;
+            break;
         }
         return 0;
     }
@@ -640,10 +642,8 @@ static int decode_map(struct rd *r, struct cp_arena *arena, struct cp_event *ev,
         }
         seen |= UINT64_C(1) << idx;
         hint = (unsigned)idx + 1;
-        if ((rc = decode_value(r, f, arena, ev, why)) < 0)
-            return rc;
-        if (idx == 0)
-            *seen_v = true;
+        if ((rc = decode_value(r, f, arena, ev, why)) < 0) return rc;
+        if (idx == 0) *seen_v = true;
     }
     if (!(seen & 1)) {
         *why = "missing required field v";
@@ -658,19 +658,16 @@ static bool other_version(const char *buf, size_t len)
 {
     struct rd r = {(const unsigned char *)buf, (const unsigned char *)buf + len};
     uint64_t n;
-    if (rd_map(&r, &n) < 0)
-        return false;
+    if (rd_map(&r, &n) < 0) return false;
     for (uint64_t k = 0; k < n; k++) {
         const char *key;
         size_t klen;
-        if (rd_str(&r, &key, &klen) < 0)
-            return false;
+        if (rd_str(&r, &key, &klen) < 0) return false;
         if (klen == 1 && key[0] == 'v') {
             int64_t v;
             return rd_int(&r, &v) == CP_OK ? v != CP_EVENT_VERSION : false;
         }
-        if (rd_skip(&r) < 0)
-            return false;
+        if (rd_skip(&r) < 0) return false;
     }
     return false;
 }
@@ -679,8 +676,7 @@ int cp_event_decode(const char *buf, size_t len, struct cp_arena *arena, struct 
                     const char **why)
 {
     const char *dummy;
-    if (!why)
-        why = &dummy;
+    if (!why) why = &dummy;
     *why = NULL;
     cp_event_init(ev);
     if (!buf) {
@@ -701,5 +697,5 @@ int cp_event_decode(const char *buf, size_t len, struct cp_arena *arena, struct 
         }
         return rc;
     }
-    return cp_event_validate(ev, why);
+    return cp_event_validate_opt(ev, false, why);
 }

@@ -1,4 +1,5 @@
-/* fuzz_event_decode.c - libFuzzer target: msgpack event decoder; a decoded event must survive re-encoding. */
+/* fuzz_event_decode.c - libFuzzer target: msgpack event decoder; a decoded event must survive
+ * re-encoding. */
 #include <msgpack.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,16 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cp_event ev, ev2;
     const char *why = NULL;
     if (cp_event_decode((const char *)data, size, &arena1, &ev, &why) < 0) {
-        if (!why)
-            abort(); /* every rejection names its reason */
+        if (!why) abort(); /* every rejection names its reason */
         return 0;
     }
-    if (cp_event_validate(&ev, &why) != 0)
-        abort(); /* decode promised a valid event */
+    if (cp_event_validate(&ev, &why) != 0) abort(); /* decode promised a valid event */
 
     int n = cp_event_encode(&ev, (struct msgpack_sbuffer *)&sb);
-    if (n <= 0 || n > CP_EVENT_MSGPACK_MAX)
-        abort();
+    if (n <= 0 || n > CP_EVENT_MSGPACK_MAX) abort();
     if (cp_event_decode(sb.data, sb.size, &arena2, &ev2, &why) != 0) {
         fprintf(stderr, "re-decode failed: %s\n", why);
         abort();
@@ -51,7 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char fixed[CP_EVENT_MSGPACK_MAX];
     if (cp_event_encode_to(&ev, fixed, sizeof fixed) != n || memcmp(fixed, sb.data, (size_t)n))
         abort();
-    if (cp_event_to_json(&ev, json, sizeof json) <= 0)
-        abort();
+    if (cp_event_to_json(&ev, json, sizeof json) <= 0) abort();
     return 0;
 }

@@ -108,10 +108,10 @@ static int decode_sb(struct fix *f, struct cp_event *out, const char **why)
 
 static void test_enum_names(void **state)
 {
-    static const char *kinds[] = {"call_start", "ringing", "answer", "queue_enter", "queue_leave",
-                                  "agent_offer", "agent_noanswer", "agent_connect", "hold",
-                                  "unhold", "transfer", "agent_complete", "wrapup_end", "call_end",
-                                  "cdr", "agent_state"};
+    static const char *kinds[] = {
+        "call_start",     "ringing",       "answer", "queue_enter", "queue_leave", "agent_offer",
+        "agent_noanswer", "agent_connect", "hold",   "unhold",      "transfer",    "agent_complete",
+        "wrapup_end",     "call_end",      "cdr",    "agent_state"};
     assert_int_equal(CP_ARRAY_LEN(kinds), CP_KIND__COUNT - 1);
     for (unsigned i = 0; i < CP_ARRAY_LEN(kinds); i++) {
         enum cp_kind k;
@@ -137,7 +137,7 @@ static void test_enum_names(void **state)
         assert_int_equal(cp_dir_parse(dirs[i], strlen(dirs[i]), &d), 0);
         assert_int_equal(d, i + 1);
     }
-    static const char *disps[] = {"answered", "no_answer", "busy",
+    static const char *disps[] = {"answered", "no_answer",  "busy",
                                   "failed",   "congestion", "canceled"};
     assert_int_equal(CP_ARRAY_LEN(disps), CP_DISP__COUNT - 1);
     for (unsigned i = 0; i < CP_ARRAY_LEN(disps); i++) {
@@ -320,10 +320,10 @@ static void test_roundtrip_minimal(void **state)
 /* Sets string field `i` of the 16 string fields (x handled separately). */
 static const char **str_field(struct cp_event *ev, unsigned i)
 {
-    const char **p[] = {&ev->event_id, &ev->org,   &ev->pbx,       &ev->src,       &ev->call,
-                        &ev->leg,      &ev->parent, &ev->from,     &ev->from_name, &ev->to,
-                        &ev->final_to, &ev->queue, &ev->agent,     &ev->agent_name, &ev->wrapup,
-                        &ev->native};
+    const char **p[] = {&ev->event_id,  &ev->org,        &ev->pbx,      &ev->src,
+                        &ev->call,      &ev->leg,        &ev->parent,   &ev->from,
+                        &ev->from_name, &ev->to,         &ev->final_to, &ev->queue,
+                        &ev->agent,     &ev->agent_name, &ev->wrapup,   &ev->native};
     return i < CP_ARRAY_LEN(p) ? p[i] : NULL;
 }
 
@@ -501,12 +501,10 @@ static void mp_base(struct mp *m, unsigned extra, const char *omit)
     static const char *req[] = {"v", "event_id", "org", "pbx", "src", "call", "kind", "ts"};
     unsigned n = 8 + extra;
     for (unsigned i = 0; i < 8; i++)
-        if (omit && strcmp(omit, req[i]) == 0)
-            n--;
+        if (omit && strcmp(omit, req[i]) == 0) n--;
     msgpack_pack_map(&m->pk, n);
     for (unsigned i = 0; i < 8; i++) {
-        if (omit && strcmp(omit, req[i]) == 0)
-            continue;
+        if (omit && strcmp(omit, req[i]) == 0) continue;
         mp_str(m, req[i]);
         if (i == 0)
             msgpack_pack_uint8(&m->pk, 1);
@@ -524,8 +522,7 @@ static int mp_decode(struct fix *f, struct mp *m, struct cp_event *out, const ch
     cp_arena_reset(&f->arena);
     *why = NULL;
     int rc = cp_event_decode(m->sb.data, m->sb.size, &f->arena, out, why);
-    if (rc < 0)
-        assert_non_null(*why);
+    if (rc < 0) assert_non_null(*why);
     msgpack_sbuffer_destroy(&m->sb);
     return rc;
 }
@@ -542,18 +539,18 @@ static void test_hostile_headers(void **state)
     } cases[] = {
         {"", 0, CP_ERR_PARSE},
         {"\xc1", 1, CP_ERR_PARSE},
-        {"\x80", 1, CP_ERR_MISSING},                  /* empty map: no v */
-        {"\x91\x01", 2, CP_ERR_TYPE},                 /* array, not a map */
-        {"\xa1v", 2, CP_ERR_TYPE},                    /* string, not a map */
-        {"\xdd\x7f\xff\xff\xff", 5, CP_ERR_TYPE},     /* array32 of 2^31-1 */
-        {"\xdf\x00\xff\xff\xff", 5, CP_ERR_PARSE},    /* map32 of 16M, no bytes */
+        {"\x80", 1, CP_ERR_MISSING},               /* empty map: no v */
+        {"\x91\x01", 2, CP_ERR_TYPE},              /* array, not a map */
+        {"\xa1v", 2, CP_ERR_TYPE},                 /* string, not a map */
+        {"\xdd\x7f\xff\xff\xff", 5, CP_ERR_TYPE},  /* array32 of 2^31-1 */
+        {"\xdf\x00\xff\xff\xff", 5, CP_ERR_PARSE}, /* map32 of 16M, no bytes */
         {"\xdf\xff\xff\xff\xff\xa1v\x01", 8, CP_ERR_PARSE},
         {"\xde\xff\xff", 3, CP_ERR_PARSE},
-        {"\x81\xc1\x01", 3, CP_ERR_PARSE},            /* reserved tag as a key */
-        {"\x81\x01\x01", 3, CP_ERR_TYPE},             /* int key */
-        {"\x81\xa1v\xc1", 4, CP_ERR_PARSE},           /* reserved tag as v */
+        {"\x81\xc1\x01", 3, CP_ERR_PARSE},  /* reserved tag as a key */
+        {"\x81\x01\x01", 3, CP_ERR_TYPE},   /* int key */
+        {"\x81\xa1v\xc1", 4, CP_ERR_PARSE}, /* reserved tag as v */
         {"\x81\xa1v\x02", 4, CP_ERR_VERSION},
-        {"\x81\xa1v\xa1\x31", 5, CP_ERR_TYPE},        /* v as a string "1" */
+        {"\x81\xa1v\xa1\x31", 5, CP_ERR_TYPE},         /* v as a string "1" */
         {"\x81\xdb\xff\xff\xff\xff", 6, CP_ERR_PARSE}, /* str32 key of 4 GiB */
     };
     for (unsigned i = 0; i < CP_ARRAY_LEN(cases); i++) {
@@ -582,7 +579,10 @@ static void test_hostile_headers(void **state)
     mp_init(&m);
     mp_base(&m, 1, NULL);
     mp_str(&m, "from");
-    mp_raw(&m, "\xdb\xff\xff\xff\xff" "abc", 8);
+    mp_raw(&m,
+           "\xdb\xff\xff\xff\xff"
+           "abc",
+           8);
     assert_int_equal(mp_decode(f, &m, &out, &why), CP_ERR_PARSE);
     /* x as a huge map. */
     mp_init(&m);
@@ -668,12 +668,13 @@ static void test_wrong_types(void **state)
     struct cp_event out;
     const char *why;
     static const char *keys[] = {
-        "v",    "event_id", "org",  "pbx",   "src",   "call",       "leg",  "parent", "kind",
-        "ts",   "recv",     "start", "answer", "end", "dir",        "from", "from_name", "to",
-        "final_to", "queue", "agent", "agent_name", "disp", "qout", "wrapup", "side", "q850",
-        "native", "ring",   "wait", "talk",  "hold",  "acw",        "x"};
-    static const char *ints[] = {"v", "ts", "recv", "start", "answer", "end", "q850",
-                                 "ring", "wait", "talk", "hold", "acw"};
+        "v",          "event_id", "org",       "pbx",    "src",      "call",   "leg",
+        "parent",     "kind",     "ts",        "recv",   "start",    "answer", "end",
+        "dir",        "from",     "from_name", "to",     "final_to", "queue",  "agent",
+        "agent_name", "disp",     "qout",      "wrapup", "side",     "q850",   "native",
+        "ring",       "wait",     "talk",      "hold",   "acw",      "x"};
+    static const char *ints[] = {"v",    "ts",   "recv", "start", "answer", "end",
+                                 "q850", "ring", "wait", "talk",  "hold",   "acw"};
     for (unsigned i = 0; i < CP_ARRAY_LEN(keys); i++) {
         bool is_int = false;
         for (unsigned j = 0; j < CP_ARRAY_LEN(ints); j++)
@@ -733,12 +734,16 @@ static void test_ranges(void **state)
         int64_t val;
         int rc;
     } cases[] = {
-        {"ring", -1, 0},          {"ring", -2, CP_ERR_RANGE},
-        {"acw", INT32_MAX, 0},    {"acw", (int64_t)INT32_MAX + 1, CP_ERR_RANGE},
+        {"ring", -1, 0},
+        {"ring", -2, CP_ERR_RANGE},
+        {"acw", INT32_MAX, 0},
+        {"acw", (int64_t)INT32_MAX + 1, CP_ERR_RANGE},
         {"wait", INT64_MIN, CP_ERR_RANGE},
-        {"q850", 127, 0},         {"q850", 128, CP_ERR_RANGE},
+        {"q850", 127, 0},
+        {"q850", 128, CP_ERR_RANGE},
         {"q850", -1, CP_ERR_RANGE},
-        {"recv", -1, CP_ERR_RANGE}, {"recv", CP_EVENT_TIME_MAX, 0},
+        {"recv", -1, CP_ERR_RANGE},
+        {"recv", CP_EVENT_TIME_MAX, 0},
         {"end", CP_EVENT_TIME_MAX + 1, CP_ERR_RANGE},
     };
     for (unsigned i = 0; i < CP_ARRAY_LEN(cases); i++) {
@@ -840,9 +845,9 @@ static void test_bad_strings(void **state)
         const char *b;
         size_t n;
     } bad[] = {
-        {"\xc0\xaf", 2},         /* overlong '/' */
-        {"\xed\xa0\x80", 3},     /* UTF-16 surrogate U+D800 */
-        {"ab\0cd", 5},           /* NUL */
+        {"\xc0\xaf", 2},     /* overlong '/' */
+        {"\xed\xa0\x80", 3}, /* UTF-16 surrogate U+D800 */
+        {"ab\0cd", 5},       /* NUL */
         {"\xff", 1},
         {"\xe5\xb1\xb1\xe7", 4}, /* truncated sequence */
         {"\xf4\x90\x80\x80", 4}, /* above U+10FFFF */
@@ -864,11 +869,9 @@ static void test_bad_strings(void **state)
             mp_base(&m, 1, NULL);
             mp_str(&m, "x");
             msgpack_pack_map(&m.pk, 1);
-            if (which)
-                mp_str(&m, "k");
+            if (which) mp_str(&m, "k");
             msgpack_pack_str_with_body(&m.pk, bad[i].b, bad[i].n);
-            if (!which)
-                mp_str(&m, "v");
+            if (!which) mp_str(&m, "v");
             assert_int_equal(mp_decode(f, &m, &out, &why), CP_ERR_UTF8);
         }
     }
