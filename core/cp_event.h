@@ -187,7 +187,8 @@ int cp_event_encode_to(const struct cp_event *ev, char *buf, size_t cap) CP_MUST
  * "absent" for optional fields.  Unknown top-level keys are skipped, whatever
  * their value, so a v1 producer may add fields without breaking older
  * consumers (forward compatibility within v1; incompatible changes bump v).
- * Returns 0 or a negative code, with a static human reason in `why`.
+ * Returns 0 or a negative code, with a static human reason in `why`; after an
+ * error *ev holds nothing meaningful (strings may point into `arena`).
  */
 int cp_event_decode(const char *buf, size_t len, struct cp_arena *arena, struct cp_event *ev,
                     const char **why) CP_MUSTCHECK;
