@@ -1,5 +1,4 @@
-/* cp_pg.c - PostgreSQL helpers on libpq: connect with backoff, error classes, exec, transactions,
- * COPY. */
+/* cp_pg.c - libpq helpers: connect with backoff, SQLSTATE classes, exec, transactions, COPY. */
 #include "cp_pg.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
-/* cp_pg.h - PostgreSQL helpers: connect with backoff, SQLSTATE classification, parameterised exec,
- * transactions, COPY. */
+/* cp_pg.h - PostgreSQL helpers: connect with backoff, error classes, params, transactions, COPY. */
 #ifndef CP_PG_H
 #define CP_PG_H
 

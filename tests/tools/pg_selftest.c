@@ -1,5 +1,4 @@
-/* pg_selftest.c - checks core/cp_pg.c against a live PostgreSQL: errors, params, COPY round trip,
- * txn replay. */
+/* pg_selftest.c - core/cp_pg.c against a live PostgreSQL: errors, COPY round trip, txn replay. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
