@@ -830,7 +830,17 @@ int cp_http_respond(struct cp_http_req *req, int status, const char *const *head
 int cp_http_respond_text(struct cp_http_req *req, int status, const char *text)
 {
     static const char *const hdrs[] = {"Content-Type", "text/plain; charset=utf-8", NULL};
-    return cp_http_respond(req, status, hdrs, text, strlen(text));
+    size_t n = strlen(text);
+    char small[256];
+    char *body = n < sizeof small ? small : malloc(n + 1);
+    if (!body)
+        return cp_http_respond(req, status, hdrs, text, n);
+    memcpy(body, text, n);
+    body[n] = '\n';
+    int rc = cp_http_respond(req, status, hdrs, body, n + 1);
+    if (body != small)
+        free(body);
+    return rc;
 }
 
 int cp_http_respond_unavailable(struct cp_http_req *req, unsigned retry_after_s,

@@ -83,7 +83,7 @@ struct cp_http_limits {
  */
 int cp_http_respond(struct cp_http_req *req, int status, const char *const *headers,
                     const void *body, size_t body_len);
-/* text/plain; charset=utf-8 body. */
+/* text/plain; charset=utf-8 body: `text` plus a final newline. */
 int cp_http_respond_text(struct cp_http_req *req, int status, const char *text);
 /* 503 with Retry-After (seconds) and `reason` as the body; for Kafka/spool backpressure. */
 int cp_http_respond_unavailable(struct cp_http_req *req, unsigned retry_after_s,
