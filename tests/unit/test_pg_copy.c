@@ -1,5 +1,4 @@
-/* test_pg_copy.c - unit tests of the COPY text-format encoder and SQLSTATE classification (no
- * server). */
+/* test_pg_copy.c - COPY text-format encoder and SQLSTATE classification (pure, no server). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
