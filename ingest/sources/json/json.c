@@ -98,15 +98,30 @@ static const struct field fields[] = {
 /* bucket[n]..bucket[n+1] are the fields whose name has n bytes. */
 static const unsigned char bucket[12] = {0, 0, 2, 4, 11, 23, 26, 30, 30, 32, 33, 34};
 
+/* A constant length lets the compiler turn each memcmp into a few loads. */
+#define LOOKUP_LEN(N)                                                                              \
+    case N:                                                                                        \
+        for (int i = bucket[N]; i < bucket[N + 1]; i++)                                            \
+            if (memcmp(fields[i].name, k, N) == 0)                                                 \
+                return i;                                                                          \
+        return -1;
+
 static int field_lookup(const unsigned char *k, size_t n)
 {
-    if (n == 0 || n > 10)
-        return -1;
-    for (int i = bucket[n]; i < bucket[n + 1]; i++)
-        if (fields[i].name[0] == (char)k[0] && memcmp(fields[i].name, k, n) == 0)
-            return i;
-    return -1;
+    switch (n) {
+        LOOKUP_LEN(1)
+        LOOKUP_LEN(2)
+        LOOKUP_LEN(3)
+        LOOKUP_LEN(4)
+        LOOKUP_LEN(5)
+        LOOKUP_LEN(6)
+        LOOKUP_LEN(8)
+        LOOKUP_LEN(9)
+        LOOKUP_LEN(10)
+    default: return -1;
+    }
 }
+#undef LOOKUP_LEN
 
 enum vtype { V_NULL, V_BOOL, V_NUM, V_STR };
 
@@ -115,14 +130,16 @@ struct jp {
     struct cp_emit *out;
     yajl_handle h;
     const char *base; /* the bytes handed to yajl; offsets are relative to it */
-    size_t esc;       /* escape checks done up to here (monotonic) */
+    size_t len;
+    size_t next_bs;   /* offset of the next backslash not yet checked, SIZE_MAX none */
+    bool raw_utf8_ok; /* the whole record is valid UTF-8 */
     int elem_depth;   /* depth of an event object: 1 (object/lines) or 2 (array) */
     int depth;
     bool in_elem;
     bool deferred; /* single-value mode: emit only once yajl accepted the whole value */
     bool finished; /* the element ended and awaits emission */
     size_t elem_start;
-    size_t last_off; /* offset after the previous callback's token */
+    size_t last_off; /* end of the last token outside an element (scalar elements) */
     uint32_t index;
     int cur;      /* field of the current top-level key, -1 none */
     bool in_x;    /* inside the x map */
@@ -134,6 +151,8 @@ struct jp {
     char reason_buf[64];
     int emitted, rejected, first_code;
     int abort_code; /* emitter failure or out of memory: stop everything */
+    size_t sused;   /* bytes of scratch in use by yajl */
+    _Alignas(16) unsigned char scratch[8192];
 };
 
 /* ---- problems ---------------------------------------------------------- */
@@ -179,56 +198,67 @@ static unsigned hex4(const char *s)
     return v;
 }
 
+enum esc { ESC_OK = 0, ESC_SURROGATE, ESC_NUL };
+
 /*
  * Checks the \u escapes of the raw text up to the end of the token yajl just
  * reported: a high surrogate must be followed by an escaped low one, a low
- * one must not stand alone.  Only string tokens contain backslashes in text
- * yajl has accepted, and every string token passes through here, so a plain
- * forward scan pairs every backslash with its escape correctly.
+ * one must not stand alone, and \u0000 would put a NUL into a C string.
+ * Only string tokens contain backslashes in text yajl has accepted, and every
+ * string token passes through here, so a forward scan pairs every backslash
+ * with its escape correctly.  p->next_bs caches the next backslash, so a
+ * record without escapes costs one memchr in all.
  */
-static bool escapes_ok(struct jp *p)
+static enum esc escapes_check(struct jp *p)
 {
+    if (p->next_bs == SIZE_MAX)
+        return ESC_OK;
     size_t end = yajl_get_bytes_consumed(p->h);
-    bool ok = true;
-    while (p->esc < end) {
-        const char *b = memchr(p->base + p->esc, '\\', end - p->esc);
-        if (!b) {
-            p->esc = end;
-            break;
-        }
-        size_t i = (size_t)(b - p->base);
-        if (i + 6 > end || b[1] != 'u') {
-            p->esc = i + 2;
-            continue;
-        }
-        unsigned u = hex4(b + 2);
-        p->esc = i + 6;
-        if (u >= 0xDC00 && u <= 0xDFFF) {
-            ok = false;
-        } else if (u >= 0xD800 && u <= 0xDBFF) {
-            if (i + 12 <= end && b[6] == '\\' && b[7] == 'u') {
-                unsigned lo = hex4(b + 8);
-                if (lo >= 0xDC00 && lo <= 0xDFFF)
-                    p->esc = i + 12;
+    enum esc r = ESC_OK;
+    while (p->next_bs < end) {
+        size_t i = p->next_bs;
+        const char *b = p->base + i;
+        size_t skip = 2;
+        if (b[1] == 'u' && i + 6 <= end) {
+            unsigned u = hex4(b + 2);
+            skip = 6;
+            if (u == 0) {
+                r = r ? r : ESC_NUL;
+            } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                r = r ? r : ESC_SURROGATE;
+            } else if (u >= 0xD800 && u <= 0xDBFF) {
+                if (i + 12 <= end && b[6] == '\\' && b[7] == 'u' && hex4(b + 8) >= 0xDC00 &&
+                    hex4(b + 8) <= 0xDFFF)
+                    skip = 12;
                 else
-                    ok = false;
-            } else {
-                ok = false;
+                    r = r ? r : ESC_SURROGATE;
             }
         }
+        const char *n = i + skip < p->len ? memchr(b + skip, '\\', p->len - i - skip) : NULL;
+        p->next_bs = n ? (size_t)(n - p->base) : SIZE_MAX;
     }
-    return ok;
+    return r;
 }
 
-/* Every decoded string or key of an element: strict UTF-8, no NUL. */
-static bool string_ok(struct jp *p, const unsigned char *s, size_t len, int field)
+/*
+ * Every decoded string or key of an element: valid UTF-8 without NUL.  When
+ * the raw record is valid UTF-8 (the common case, checked once), decoded
+ * strings can only go wrong through escapes, which escapes_check covers.
+ */
+static bool string_ok(struct jp *p, enum esc e, const unsigned char *s, size_t len, int field)
 {
-    if (!cp_utf8_valid((const char *)s, len)) {
-        bad(p, CP_ERR_UTF8, "invalid utf-8", field);
+    if (e == ESC_SURROGATE) {
+        bad(p, CP_ERR_UTF8, "invalid escape", field);
         return false;
     }
-    if (memchr(s, 0, len)) {
+    if (e == ESC_NUL) {
         bad(p, CP_ERR_UTF8, "nul in string", field);
+        return false;
+    }
+    if (p->raw_utf8_ok)
+        return true;
+    if (!cp_utf8_valid((const char *)s, len)) {
+        bad(p, CP_ERR_UTF8, "invalid utf-8", field);
         return false;
     }
     return true;
@@ -527,9 +557,11 @@ static int not_object(struct jp *p)
         bad(p, CP_ERR_TYPE, "not an object", -1);
         p->finished = true;
         p->in_elem = false;
+        p->last_off = end;
         return 1;
     }
     reject(p, p->base + start, end - start, CP_ERR_TYPE, "not an object");
+    p->last_off = end;
     return 1;
 }
 
@@ -541,14 +573,13 @@ static int scalar(struct jp *p, enum vtype t, const char *s, size_t len)
 {
     int rc = 1;
     if (!p->in_elem)
-        rc = not_object(p);
-    else if (p->reason)
+        return not_object(p);
+    if (p->reason)
         rc = 1;
     else if (p->depth == p->elem_depth && p->cur >= 0)
         rc = field_value(p, t, s, len);
     else if (p->in_x && p->depth == p->elem_depth + 1)
         rc = x_value(p, t, s, len);
-    p->last_off = yajl_get_bytes_consumed(p->h);
     return rc;
 }
 
@@ -572,29 +603,23 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
     struct jp *p = P;
     /* The escape scan must advance over every string, even in elements that
      * are already rejected, so that a later element is never blamed for it. */
-    bool esc_ok = escapes_ok(p);
-    if (p->in_elem && !p->reason) {
-        int f = p->in_x ? FX : p->cur;
-        if (!esc_ok)
-            bad(p, CP_ERR_UTF8, "invalid escape", f);
-        else
-            string_ok(p, s, len, f);
-    }
+    enum esc e = escapes_check(p);
+    if (p->in_elem && !p->reason)
+        string_ok(p, e, s, len, p->in_x ? FX : p->cur);
     return scalar(p, V_STR, (const char *)s, len);
 }
 
 static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
 {
     struct jp *p = P;
-    p->last_off = yajl_get_bytes_consumed(p->h);
-    bool esc_ok = escapes_ok(p);
+    enum esc e = escapes_check(p);
     if (!p->in_elem || p->reason)
         return 1;
-    if (!esc_ok) {
-        bad(p, CP_ERR_UTF8, "invalid escape in key", -1);
-        return 1;
-    }
     if (p->depth == p->elem_depth) {
+        if (e != ESC_OK) {
+            bad(p, CP_ERR_PARSE, "unknown key", -1); /* no field name holds an escape */
+            return 1;
+        }
         int f = field_lookup(k, len);
         p->cur = f;
         if (f < 0) {
@@ -610,7 +635,7 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
         return 1;
     }
     if (p->in_x && p->depth == p->elem_depth + 1) {
-        if (!string_ok(p, k, len, FX))
+        if (!string_ok(p, e, k, len, FX))
             return 1;
         if (len == 0) {
             bad(p, CP_ERR_PARSE, "empty key", FX);
@@ -642,16 +667,19 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
 }
 
 /* A container opens at depth d (after counting it). */
-static void container_open(struct jp *p, bool is_map, size_t off)
+static void container_open(struct jp *p, bool is_map)
 {
     int d = ++p->depth;
     if (!p->in_elem) {
+        /* offsets only at element boundaries: most callbacks never ask yajl */
+        size_t off = yajl_get_bytes_consumed(p->h);
         if (d == p->elem_depth) {
             elem_begin(p, off - 1);
             if (!is_map)
                 bad(p, CP_ERR_TYPE, "not an object", -1);
+        } else {
+            p->last_off = off; /* the body array's '[' */
         }
-        /* d < elem_depth: the body array itself */
         return;
     }
     /* Relative depth: 1 = the event, 2 = x; nothing may nest deeper, so the
@@ -671,7 +699,7 @@ static void container_open(struct jp *p, bool is_map, size_t off)
         bad(p, CP_ERR_TYPE, "wrong type", FX);
 }
 
-static int container_close(struct jp *p, size_t off)
+static int container_close(struct jp *p)
 {
     int d = p->depth--;
     if (!p->in_elem)
@@ -690,33 +718,26 @@ static int container_close(struct jp *p, size_t off)
         p->in_elem = false;
         return 1;
     }
+    size_t off = yajl_get_bytes_consumed(p->h);
+    p->last_off = off;
     return elem_deliver(p, p->base + p->elem_start, off - p->elem_start);
 }
 
 static int cb_start_map(void *ctx)
 {
-    struct jp *p = P;
-    size_t off = yajl_get_bytes_consumed(p->h);
-    p->last_off = off;
-    container_open(p, true, off);
-    return p->abort_code ? 0 : 1;
+    container_open(P, true);
+    return 1;
 }
 
 static int cb_start_array(void *ctx)
 {
-    struct jp *p = P;
-    size_t off = yajl_get_bytes_consumed(p->h);
-    p->last_off = off;
-    container_open(p, false, off);
+    container_open(P, false);
     return 1;
 }
 
 static int cb_end(void *ctx)
 {
-    struct jp *p = P;
-    size_t off = yajl_get_bytes_consumed(p->h);
-    p->last_off = off;
-    return container_close(p, off);
+    return container_close(P);
 }
 
 #undef P
@@ -735,6 +756,85 @@ static const yajl_callbacks callbacks = {
 
 static const yajl_callbacks no_callbacks;
 
+/* ---- yajl memory ------------------------------------------------------------- */
+
+/*
+ * yajl allocates a handle, a lexer, a state stack and decode buffers for
+ * every parse; malloc/free of those was about 10% of the cost of an event.
+ * They come from a scratch buffer inside the parse state instead (LIFO, so
+ * freeing the newest block gives it back), and from malloc once it is full
+ * (deep nesting grows the state stack).  Every block has a 16-byte header
+ * holding its size, for realloc.
+ */
+struct blk {
+    size_t size;
+    size_t pad;
+};
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static bool in_scratch(const struct jp *p, const void *ptr)
+{
+    uintptr_t a = (uintptr_t)ptr, lo = (uintptr_t)p->scratch;
+    return a >= lo && a < lo + sizeof p->scratch;
+}
+
+static void *sa_malloc(void *ctx, size_t n)
+{
+    struct jp *p = ctx;
+    if (n <= sizeof p->scratch && sizeof p->scratch - p->sused >= sizeof(struct blk) + round16(n)) {
+        struct blk *b = (struct blk *)(void *)(p->scratch + p->sused);
+        b->size = n;
+        p->sused += sizeof(struct blk) + round16(n);
+        return b + 1;
+    }
+    return malloc(n);
+}
+
+static bool sa_is_last(const struct jp *p, const struct blk *b)
+{
+    return (const unsigned char *)(b + 1) + round16(b->size) == p->scratch + p->sused;
+}
+
+static void sa_free(void *ctx, void *ptr)
+{
+    struct jp *p = ctx;
+    if (!ptr)
+        return;
+    if (!in_scratch(p, ptr)) {
+        free(ptr);
+        return;
+    }
+    struct blk *b = (struct blk *)ptr - 1;
+    if (sa_is_last(p, b))
+        p->sused = (size_t)((unsigned char *)b - p->scratch);
+}
+
+static void *sa_realloc(void *ctx, void *ptr, size_t n)
+{
+    struct jp *p = ctx;
+    if (!ptr)
+        return sa_malloc(ctx, n);
+    if (!in_scratch(p, ptr))
+        return realloc(ptr, n);
+    struct blk *b = (struct blk *)ptr - 1;
+    size_t start = (size_t)((unsigned char *)ptr - p->scratch);
+    if (sa_is_last(p, b) && n <= sizeof p->scratch - start) {
+        b->size = n;
+        p->sused = start + round16(n);
+        return ptr;
+    }
+    void *q = sa_malloc(ctx, n);
+    if (!q)
+        return NULL;
+    memcpy(q, ptr, b->size < n ? b->size : n);
+    sa_free(ctx, ptr);
+    return q;
+}
+
 /* ---- drivers ---------------------------------------------------------------- */
 
 /* Runs yajl over base[0..len) as exactly one JSON value.  Returns 0, or
@@ -743,7 +843,9 @@ static const yajl_callbacks no_callbacks;
 static int run_yajl(struct jp *p, const yajl_callbacks *cb, const char *base, size_t len,
                     const char **why)
 {
-    yajl_handle h = yajl_alloc(cb, NULL, p);
+    p->sused = 0;
+    yajl_alloc_funcs afs = {sa_malloc, sa_realloc, sa_free, p};
+    yajl_handle h = yajl_alloc(cb, &afs, p);
     if (!h) {
         p->abort_code = CP_ERR_NOMEM;
         return -1;
@@ -752,7 +854,10 @@ static int run_yajl(struct jp *p, const yajl_callbacks *cb, const char *base, si
     yajl_config(h, yajl_dont_validate_strings, 1);
     p->h = h;
     p->base = base;
-    p->esc = 0;
+    p->len = len;
+    const char *bs = memchr(base, '\\', len);
+    p->next_bs = bs ? (size_t)(bs - base) : SIZE_MAX;
+    p->raw_utf8_ok = cp_utf8_valid(base, len);
     p->last_off = 0;
     p->depth = 0;
     p->in_elem = false;
