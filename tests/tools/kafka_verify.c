@@ -28,6 +28,8 @@ static const char usage[] =
     "usage: kafka_verify produce -b BOOTSTRAP -t TOPIC -n N [-r RATE] [-s SIZE]\n"
     "                            [-m COUNT:FILE] [-T SECONDS]\n"
     "       kafka_verify consume -b BOOTSTRAP -t TOPIC -n N [-g GROUP] [-T SECONDS]\n"
+    "  -X key=value      extra librdkafka property (repeatable), e.g. to show that the\n"
+    "                    checks fail with enable.idempotence=false under faults\n"
     "  produce: N messages \"seq=<i>\" (keys call-<i%%997>) with an idempotent producer,\n"
     "           RATE messages/s at most (0 = unlimited), SIZE-byte values; when COUNT\n"
     "           deliveries have succeeded, FILE is created. Every delivery report\n"
@@ -46,6 +48,8 @@ struct opts {
     long mark_at;
     const char *mark_file;
     long timeout_s;
+    const char *extra[16]; /* -X key=value librdkafka overrides */
+    size_t extra_n;
 };
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -138,12 +142,14 @@ static int run_produce(const struct opts *o)
     char errstr[512];
     char tmo[64];
     snprintf(tmo, sizeof tmo, "message.timeout.ms=%ld", o->timeout_s * 1000);
-    const char *extra[] = {tmo};
+    const char *extra[1 + CP_ARRAY_LEN(o->extra)] = {tmo};
+    for (size_t i = 0; i < o->extra_n; i++)
+        extra[1 + i] = o->extra[i];
     struct cp_kafka_producer_opts po = {
         .brokers = o->brokers,
         .client_id = "kafka_verify",
         .extra = extra,
-        .extra_n = 1,
+        .extra_n = 1 + o->extra_n,
     };
     rd_kafka_conf_t *conf = cp_kafka_producer_conf(&po, errstr, sizeof errstr);
     if (!conf) {
@@ -334,6 +340,8 @@ static int run_consume(const struct opts *o)
         /* The mock's rebalances wait for the session timeout (DESIGN.md section 4). */
         .session_timeout_ms = 6000,
         .heartbeat_interval_ms = 500,
+        .extra = o->extra,
+        .extra_n = o->extra_n,
     };
     rd_kafka_conf_t *conf = cp_kafka_consumer_conf(&co, errstr, sizeof errstr);
     rd_kafka_t *rk = conf ? cp_kafka_consumer_new(conf, errstr, sizeof errstr) : NULL;
@@ -422,7 +430,7 @@ int main(int argc, char **argv)
     struct opts o = {.group = "kafka_verify", .n = 0, .rate = 0, .size = 64, .timeout_s = 90};
     int opt;
     optind = 2;
-    while ((opt = getopt(argc, argv, "b:t:n:g:r:s:m:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "b:t:n:g:r:s:m:T:X:")) != -1) {
         int bad = 0;
         switch (opt) {
         case 'b':
@@ -445,6 +453,12 @@ int main(int argc, char **argv)
             break;
         case 'T':
             bad = parse_long(optarg, 1, 86400, &o.timeout_s);
+            break;
+        case 'X':
+            if (o.extra_n == CP_ARRAY_LEN(o.extra))
+                bad = 1;
+            else
+                o.extra[o.extra_n++] = optarg;
             break;
         case 'm': {
             char *colon = strchr(optarg, ':');
