@@ -13,7 +13,7 @@ BUILD    := build$(if $(SANITIZER),-$(SANITIZER))
 CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT      := -O2 -g
-CFLAGS   := $(CSTD) $(WARN) $(OPT) -MMD -MP -Icore -Iingest $(EXTRA_CFLAGS)
+CFLAGS   := $(CSTD) $(WARN) $(OPT) -MMD -MP -Icore -Iingest -Iaggregator -Iloader $(EXTRA_CFLAGS)
 LDFLAGS  := $(EXTRA_LDFLAGS)
 
 ifeq ($(SANITIZER),address)
@@ -91,7 +91,7 @@ unit: all
 # libFuzzer targets: clang, ASan + UBSan, built from the sources directly.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Iingest $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Iingest -Iaggregator -Iloader $(PKG_CFLAGS) \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRC := $(CORE_SRC) $(SERVICE_SRC)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
