@@ -52,7 +52,7 @@ LIBSVC   := $(BUILD)/libcallpipe-services.a
 CALLPIPE := $(BUILD)/callpipe
 
 .SECONDARY:
-.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench clean format
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench bench-ingest clean format
 all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -105,6 +105,12 @@ build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzzcore.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfuzzcore.a $(LIBS)
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/scripts/fuzz.sh
+
+# Benchmarks (not part of check): the collector against rsyslog, syslog-ng and a plain
+# librdkafka producer; table in build/bench/ingest.md (see tests/bench/README.md).
+bench: bench-ingest
+bench-ingest: $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/bench/ingest.sh
 
 format:
 	clang-format -i $(CORE_SRC) $(SERVICE_SRC) $(wildcard core/*.h) $(UNIT_SRC) $(TOOL_SRC)

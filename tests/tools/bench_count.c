@@ -156,8 +156,11 @@ int main(int argc, char **argv)
                     break;
                 }
             } else {
-                if (count++ == 0)
+                /* Show one payload, so a run can check that the bytes arrived unchanged. */
+                if (count++ == 0) {
                     first_us = mono_us();
+                    fprintf(stderr, "first: %.*s\n", (int)m->len, (const char *)m->payload);
+                }
                 bytes += (long long)m->len;
             }
             rd_kafka_message_destroy(m);
