@@ -90,25 +90,20 @@ static const struct {
 int cp_kafka_err(rd_kafka_resp_err_t err)
 {
     for (size_t i = 0; i < CP_ARRAY_LEN(err_map); i++) {
-        if (err_map[i].rk == err)
-            return err_map[i].cp;
+        if (err_map[i].rk == err) return err_map[i].cp;
     }
     return CP_ERR_KAFKA;
 }
 
 int cp_kafka_error(const rd_kafka_error_t *error)
 {
-    if (!error)
-        return 0;
-    if (rd_kafka_error_is_fatal(error))
-        return CP_ERR_KAFKA_FATAL;
+    if (!error) return 0;
+    if (rd_kafka_error_is_fatal(error)) return CP_ERR_KAFKA_FATAL;
     int cp = cp_kafka_err(rd_kafka_error_code(error));
     /* librdkafka knows better for the case at hand (e.g. a transactional
      * call that may be repeated); keep the class, lose only the detail. */
-    if (rd_kafka_error_is_retriable(error) && !cp_err_is_retriable(cp))
-        return CP_ERR_KAFKA;
-    if (rd_kafka_error_txn_requires_abort(error) && cp_err_is_retriable(cp))
-        return CP_ERR_STATE;
+    if (rd_kafka_error_is_retriable(error) && !cp_err_is_retriable(cp)) return CP_ERR_KAFKA;
+    if (rd_kafka_error_txn_requires_abort(error) && cp_err_is_retriable(cp)) return CP_ERR_STATE;
     return cp;
 }
 
@@ -129,8 +124,7 @@ enum cp_log_level cp_kafka_log_level(int syslog_level)
 {
     if (syslog_level <= 3) /* emerg, alert, crit, err */
         return CP_LOG_ERROR;
-    if (syslog_level == 4)
-        return CP_LOG_WARN;
+    if (syslog_level == 4) return CP_LOG_WARN;
     if (syslog_level <= 6) /* notice, info */
         return CP_LOG_INFO;
     return CP_LOG_DEBUG;
@@ -139,8 +133,7 @@ enum cp_log_level cp_kafka_log_level(int syslog_level)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     enum cp_log_level lvl = cp_kafka_log_level(level);
-    if (lvl < cp_log_get_level())
-        return;
+    if (lvl < cp_log_get_level()) return;
     char ident[160];
     snprintf(ident, sizeof ident, "kafka %s", rk ? rd_kafka_name(rk) : "?");
     cp_log(lvl, ident, "%s: %s", fac ? fac : "", buf ? buf : "");
@@ -229,8 +222,7 @@ int cp_kafka_conf_apply(rd_kafka_conf_t *conf, const char *kv, char *errstr, siz
 /* Set key to an integer when it is non-zero (zero keeps librdkafka's default). */
 static int set_int(rd_kafka_conf_t *conf, const char *key, int v, char *errstr, size_t errlen)
 {
-    if (v == 0)
-        return 0;
+    if (v == 0) return 0;
     char buf[32];
     snprintf(buf, sizeof buf, "%d", v);
     return cp_kafka_conf_set(conf, key, buf, errstr, errlen);
@@ -241,8 +233,7 @@ static int apply_extra(rd_kafka_conf_t *conf, const char *const *extra, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         int rc = cp_kafka_conf_apply(conf, extra[i], errstr, errlen);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -263,15 +254,12 @@ rd_kafka_conf_t *cp_kafka_producer_conf(const struct cp_kafka_producer_opts *o, 
     cp_kafka_conf_set_log(conf);
     int linger = o->linger_ms == 0 ? 5 : (o->linger_ms < 0 ? 0 : o->linger_ms);
     int rc = 0;
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, errlen);
     if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "client.id", o->client_id ? o->client_id : "callpipe",
-                               errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "acks", "all", errstr, errlen);
+        rc = cp_kafka_conf_set(conf, "client.id", o->client_id ? o->client_id : "callpipe", errstr,
+                               errlen);
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errlen);
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "acks", "all", errstr, errlen);
     if (rc == 0)
         rc = cp_kafka_conf_set(conf, "compression.codec", o->compression ? o->compression : "lz4",
                                errstr, errlen);
@@ -284,10 +272,8 @@ rd_kafka_conf_t *cp_kafka_producer_conf(const struct cp_kafka_producer_opts *o, 
         rc = set_int(conf, "queue.buffering.max.messages", o->queue_max_msgs, errstr, errlen);
     if (rc == 0)
         rc = set_int(conf, "queue.buffering.max.kbytes", o->queue_max_kbytes, errstr, errlen);
-    if (rc == 0)
-        rc = set_int(conf, "message.timeout.ms", o->message_timeout_ms, errstr, errlen);
-    if (rc == 0)
-        rc = apply_extra(conf, o->extra, o->extra_n, errstr, errlen);
+    if (rc == 0) rc = set_int(conf, "message.timeout.ms", o->message_timeout_ms, errstr, errlen);
+    if (rc == 0) rc = apply_extra(conf, o->extra, o->extra_n, errstr, errlen);
     if (rc < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -314,33 +300,27 @@ rd_kafka_conf_t *cp_kafka_consumer_conf(const struct cp_kafka_consumer_opts *o, 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     cp_kafka_conf_set_log(conf);
     int rc = 0;
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, errlen);
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "group.id", o->group_id, errstr, errlen);
     if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "group.id", o->group_id, errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "client.id", o->client_id ? o->client_id : "callpipe",
-                               errstr, errlen);
+        rc = cp_kafka_conf_set(conf, "client.id", o->client_id ? o->client_id : "callpipe", errstr,
+                               errlen);
     if (rc == 0)
         rc = cp_kafka_conf_set(conf, "enable.auto.commit", o->auto_commit ? "true" : "false",
                                errstr, errlen);
+    if (rc == 0) rc = cp_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errlen);
     if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errlen);
-    if (rc == 0)
-        rc = cp_kafka_conf_set(conf, "partition.assignment.strategy",
-                               o->assignment_strategy ? o->assignment_strategy
-                                                      : "cooperative-sticky",
-                               errstr, errlen);
+        rc = cp_kafka_conf_set(
+            conf, "partition.assignment.strategy",
+            o->assignment_strategy ? o->assignment_strategy : "cooperative-sticky", errstr, errlen);
     if (rc == 0)
         rc = cp_kafka_conf_set(conf, "auto.offset.reset",
                                o->auto_offset_reset ? o->auto_offset_reset : "earliest", errstr,
                                errlen);
-    if (rc == 0)
-        rc = set_int(conf, "session.timeout.ms", o->session_timeout_ms, errstr, errlen);
+    if (rc == 0) rc = set_int(conf, "session.timeout.ms", o->session_timeout_ms, errstr, errlen);
     if (rc == 0)
         rc = set_int(conf, "heartbeat.interval.ms", o->heartbeat_interval_ms, errstr, errlen);
-    if (rc == 0)
-        rc = apply_extra(conf, o->extra, o->extra_n, errstr, errlen);
+    if (rc == 0) rc = apply_extra(conf, o->extra, o->extra_n, errstr, errlen);
     if (rc < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -377,7 +357,6 @@ rd_kafka_t *cp_kafka_producer_new(rd_kafka_conf_t *conf, char *errstr, size_t er
 rd_kafka_t *cp_kafka_consumer_new(rd_kafka_conf_t *conf, char *errstr, size_t errlen)
 {
     rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
-    if (rk)
-        rd_kafka_poll_set_consumer(rk);
+    if (rk) rd_kafka_poll_set_consumer(rk);
     return rk;
 }

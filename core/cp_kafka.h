@@ -36,15 +36,15 @@ struct cp_kafka_producer_opts {
  * caller's choice.
  */
 struct cp_kafka_consumer_opts {
-    const char *brokers;               /* bootstrap.servers; required */
-    const char *group_id;              /* group.id; required */
-    const char *client_id;             /* client.id; NULL = "callpipe" */
-    bool auto_commit;                  /* enable.auto.commit */
-    const char *assignment_strategy;   /* NULL = "cooperative-sticky" */
-    int session_timeout_ms;            /* 0 = librdkafka's 45000 */
-    int heartbeat_interval_ms;         /* 0 = librdkafka's 3000 */
-    const char *auto_offset_reset;     /* NULL = "earliest": a new group reads everything */
-    const char *const *extra;          /* "key=value" overrides, applied last */
+    const char *brokers;             /* bootstrap.servers; required */
+    const char *group_id;            /* group.id; required */
+    const char *client_id;           /* client.id; NULL = "callpipe" */
+    bool auto_commit;                /* enable.auto.commit */
+    const char *assignment_strategy; /* NULL = "cooperative-sticky" */
+    int session_timeout_ms;          /* 0 = librdkafka's 45000 */
+    int heartbeat_interval_ms;       /* 0 = librdkafka's 3000 */
+    const char *auto_offset_reset;   /* NULL = "earliest": a new group reads everything */
+    const char *const *extra;        /* "key=value" overrides, applied last */
     size_t extra_n;
 };
 

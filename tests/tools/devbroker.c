@@ -1,4 +1,5 @@
-/* devbroker.c - the dev Kafka broker: librdkafka's mock cluster in its own process, faults on stdin. */
+/* devbroker.c - the dev Kafka broker: librdkafka's mock cluster in its own process, faults on
+ * stdin. */
 #include <errno.h>
 #include <stdarg.h>
 #include <poll.h>
@@ -37,13 +38,26 @@ static const struct {
     const char *name;
     int16_t key;
 } api_names[] = {
-    {"Produce", 0},           {"Fetch", 1},         {"ListOffsets", 2},
-    {"Metadata", 3},          {"OffsetCommit", 8},  {"OffsetFetch", 9},
-    {"FindCoordinator", 10},  {"JoinGroup", 11},    {"Heartbeat", 12},
-    {"LeaveGroup", 13},       {"SyncGroup", 14},    {"DescribeGroups", 15},
-    {"ListGroups", 16},       {"ApiVersions", 18},  {"CreateTopics", 19},
-    {"InitProducerId", 22},   {"AddPartitionsToTxn", 24}, {"AddOffsetsToTxn", 25},
-    {"EndTxn", 26},           {"TxnOffsetCommit", 28},
+    {"Produce", 0},
+    {"Fetch", 1},
+    {"ListOffsets", 2},
+    {"Metadata", 3},
+    {"OffsetCommit", 8},
+    {"OffsetFetch", 9},
+    {"FindCoordinator", 10},
+    {"JoinGroup", 11},
+    {"Heartbeat", 12},
+    {"LeaveGroup", 13},
+    {"SyncGroup", 14},
+    {"DescribeGroups", 15},
+    {"ListGroups", 16},
+    {"ApiVersions", 18},
+    {"CreateTopics", 19},
+    {"InitProducerId", 22},
+    {"AddPartitionsToTxn", 24},
+    {"AddOffsetsToTxn", 25},
+    {"EndTxn", 26},
+    {"TxnOffsetCommit", 28},
 };
 
 static int broker_cnt = 3;
@@ -51,13 +65,11 @@ static rd_kafka_mock_cluster_t *mcluster;
 
 static int parse_int(const char *s, long min, long max, long *out)
 {
-    if (!s || !*s)
-        return -1;
+    if (!s || !*s) return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
+    if (errno || *end || v < min || v > max) return -1;
     *out = v;
     return 0;
 }
@@ -86,8 +98,7 @@ static int parse_err(const char *s, rd_kafka_resp_err_t *out)
         *out = (rd_kafka_resp_err_t)v;
         return 0;
     }
-    if (strncasecmp(s, "RD_KAFKA_RESP_ERR_", 18) == 0)
-        s += 18;
+    if (strncasecmp(s, "RD_KAFKA_RESP_ERR_", 18) == 0) s += 18;
     const struct rd_kafka_err_desc *descs;
     size_t cnt;
     rd_kafka_get_err_descs(&descs, &cnt);
@@ -111,8 +122,7 @@ static int parse_err(const char *s, rd_kafka_resp_err_t *out)
 static int parse_broker(const char *s, int32_t *out)
 {
     long v;
-    if (parse_int(s, 1, broker_cnt, &v) < 0)
-        return -1;
+    if (parse_int(s, 1, broker_cnt, &v) < 0) return -1;
     *out = (int32_t)v;
     return 0;
 }
@@ -151,8 +161,7 @@ static int run_command(char *line)
     for (char *tok = strtok_r(line, " \t\r", &save); tok && argc < 8;
          tok = strtok_r(NULL, " \t\r", &save))
         argv[argc++] = tok;
-    if (argc == 0 || argv[0][0] == '#')
-        return 0;
+    if (argc == 0 || argv[0][0] == '#') return 0;
 
     const char *cmd = argv[0];
     char what[256];
@@ -346,19 +355,15 @@ int main(int argc, char **argv)
     while (rc == 0) {
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
         if (poll(pfd, stdin_open ? 2 : 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             cp_error(NULL, "could not poll: %s", strerror(errno));
             rc = 1;
             break;
         }
-        if (pfd[0].revents)
-            break;
-        if (!stdin_open || !pfd[1].revents)
-            continue;
+        if (pfd[0].revents) break;
+        if (!stdin_open || !pfd[1].revents) continue;
         ssize_t r = read(STDIN_FILENO, buf + used, sizeof buf - 1 - used);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (r <= 0) {
             stdin_open = 0;
             cp_debug(NULL, "stdin closed; running until SIGINT or SIGTERM");
@@ -373,8 +378,7 @@ int main(int argc, char **argv)
             quit = run_command(start);
             start = nl + 1;
         }
-        if (quit)
-            break;
+        if (quit) break;
         used -= (size_t)(start - buf);
         memmove(buf, start, used);
         if (used == sizeof buf - 1) {

@@ -1,4 +1,5 @@
-/* kafka_verify.c - produce numbered messages and read them back: no gap, no duplicate, order per partition. */
+/* kafka_verify.c - produce numbered messages and read them back: no gap, no duplicate, order per
+ * partition. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -57,8 +58,7 @@ static int parse_long(const char *s, long min, long max, long *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return -1;
+    if (errno || end == s || *end || v < min || v > max) return -1;
     *out = v;
     return 0;
 }
@@ -112,14 +112,13 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             cp_error(NULL, "seq %" PRId64 ": partition %d out of range", seq, (int)p);
         return;
     }
-    if (p > st->max_part)
-        st->max_part = p;
+    if (p > st->max_part) st->max_part = p;
     /* Delivery reports of one partition arrive in produce order. */
     if (m->offset <= st->last_off[p] || seq <= st->last_seq[p]) {
         if (st->order_errors++ < 10)
             cp_error(NULL,
-                     "partition %d: seq %" PRId64 " at offset %" PRId64
-                     " after seq %" PRId64 " at offset %" PRId64,
+                     "partition %d: seq %" PRId64 " at offset %" PRId64 " after seq %" PRId64
+                     " at offset %" PRId64,
                      (int)p, seq, m->offset, st->last_seq[p], st->last_off[p]);
     }
     st->last_off[p] = m->offset;
@@ -177,17 +176,14 @@ static int run_produce(const struct opts *o)
         if (o->rate > 0) {
             int64_t due = start + (int64_t)((double)i * 1e6 / (double)o->rate);
             int64_t now = cp_time_mono_us();
-            if (due > now)
-                rd_kafka_poll(rk, (int)((due - now) / 1000) + 1);
+            if (due > now) rd_kafka_poll(rk, (int)((due - now) / 1000) + 1);
         }
-        if ((i & 255) == 0)
-            rd_kafka_poll(rk, 0);
+        if ((i & 255) == 0) rd_kafka_poll(rk, 0);
         char key[32];
         int klen = snprintf(key, sizeof key, "call-%ld", i % 997);
         int hlen = snprintf(value, (size_t)o->size + 1, "seq=%ld ", i);
-        if (hlen < o->size)
-            value[hlen] = 'x'; /* snprintf's terminator inside the padding */
-        size_t vlen = (size_t)o->size; /* -s is at least 16, "seq=99999999 " fits */
+        if (hlen < o->size) value[hlen] = 'x'; /* snprintf's terminator inside the padding */
+        size_t vlen = (size_t)o->size;         /* -s is at least 16, "seq=99999999 " fits */
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_KEY(key, (size_t)klen),
@@ -210,8 +206,7 @@ static int run_produce(const struct opts *o)
         rd_kafka_flush(rk, 200);
     int outq = rd_kafka_outq_len(rk);
     int fatal = cp_kafka_fatal(rk, errstr, sizeof errstr);
-    if (fatal < 0)
-        cp_error(NULL, "producer fatal error: %s", errstr);
+    if (fatal < 0) cp_error(NULL, "producer fatal error: %s", errstr);
     rd_kafka_destroy(rk);
 
     printf("partitions:");
@@ -255,8 +250,9 @@ static void check_message(struct cons_state *st, const rd_kafka_message_t *m)
     }
     if (m->offset > st->next_off[p]) {
         if (st->offset_gaps++ < 10)
-            cp_error(NULL, "partition %d: offset %" PRId64 " follows %" PRId64
-                           " (messages missing from the log)",
+            cp_error(NULL,
+                     "partition %d: offset %" PRId64 " follows %" PRId64
+                     " (messages missing from the log)",
                      (int)p, m->offset, st->next_off[p] - 1);
     }
     st->next_off[p] = m->offset + 1;
@@ -267,8 +263,7 @@ static void check_message(struct cons_state *st, const rd_kafka_message_t *m)
     memcpy(buf, m->payload ? m->payload : "", len);
     buf[len] = '\0';
     char *sp = strchr(buf, ' ');
-    if (sp)
-        *sp = '\0';
+    if (sp) *sp = '\0';
     if (strncmp(buf, "seq=", 4) != 0 || parse_long(buf + 4, 0, st->n - 1, &seq) < 0) {
         if (st->bad++ < 10)
             cp_error(NULL, "partition %d offset %" PRId64 ": unexpected value \"%s\"", (int)p,
@@ -277,8 +272,8 @@ static void check_message(struct cons_state *st, const rd_kafka_message_t *m)
     }
     if (st->seen[seq]) {
         if (st->dups++ < 10)
-            cp_error(NULL, "partition %d offset %" PRId64 ": duplicate seq %ld", (int)p,
-                     m->offset, seq);
+            cp_error(NULL, "partition %d offset %" PRId64 ": duplicate seq %ld", (int)p, m->offset,
+                     seq);
     } else {
         st->seen[seq] = 1;
         st->seen_cnt++;
@@ -296,10 +291,8 @@ static int at_end(rd_kafka_t *rk, const char *topic, int nparts, struct cons_sta
 {
     for (int p = 0; p < nparts && p < MAX_PARTS; p++) {
         int64_t lo, hi;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 2000))
-            return 0;
-        if (hi > (st->next_off[p] < 0 ? 0 : st->next_off[p]))
-            return 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 2000)) return 0;
+        if (hi > (st->next_off[p] < 0 ? 0 : st->next_off[p])) return 0;
     }
     return 1;
 }
@@ -314,8 +307,7 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
             n = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
     }
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
+    if (rkt) rd_kafka_topic_destroy(rkt);
     return n;
 }
 
@@ -324,8 +316,7 @@ static int run_consume(const struct opts *o)
     static struct cons_state st;
     st.n = o->n;
     st.seen = calloc((size_t)o->n, 1);
-    if (!st.seen)
-        return 2;
+    if (!st.seen) return 2;
     for (int i = 0; i < MAX_PARTS; i++) {
         st.next_off[i] = 0;
         st.last_seq[i] = -1;
@@ -377,8 +368,7 @@ static int run_consume(const struct opts *o)
                     cp_log_limited(&lim, CP_LOG_WARN, NULL, "consumer error: %s",
                                    rd_kafka_message_errstr(m));
             } else {
-                if (first_s < 0)
-                    first_s = elapsed_s(start);
+                if (first_s < 0) first_s = elapsed_s(start);
                 check_message(&st, m);
                 rd_kafka_offset_store(m->rkt, m->partition, m->offset);
             }
@@ -392,8 +382,7 @@ static int run_consume(const struct opts *o)
         }
     }
     int fatal = cp_kafka_fatal(rk, errstr, sizeof errstr);
-    if (fatal < 0)
-        cp_error(NULL, "consumer fatal error: %s", errstr);
+    if (fatal < 0) cp_error(NULL, "consumer fatal error: %s", errstr);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 

@@ -1,4 +1,5 @@
-/* test_kafka.c - unit tests of cp_kafka: config builders, constructors and error mapping (no broker). */
+/* test_kafka.c - unit tests of cp_kafka: config builders, constructors and error mapping (no
+ * broker). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +21,7 @@ static void assert_prop(rd_kafka_conf_t *conf, const char *key, const char *want
     size_t len = sizeof val;
     if (rd_kafka_conf_get(conf, key, val, &len) != RD_KAFKA_CONF_OK)
         fail_msg("property %s not readable", key);
-    if (strcmp(val, want) != 0)
-        fail_msg("property %s: got \"%s\", want \"%s\"", key, val, want);
+    if (strcmp(val, want) != 0) fail_msg("property %s: got \"%s\", want \"%s\"", key, val, want);
 }
 
 static void test_producer_conf_defaults(void **state)
