@@ -1,6 +1,7 @@
 /* cp_event_id.c - event_id = SHA-256 over a length-prefixed encoding of a record's identity. */
 #include "cp_event_id.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -9,8 +10,33 @@
 /* Bumping this changes every derived id: only with a schema version change. */
 static const char domain[] = "callpipe-event-id-v1";
 
-/* Enough for domain, org/pbx/src, 8 native ids, kind and ts at their maximum
- * sizes; longer inputs fall back to a streamed digest. */
+/*
+ * OpenSSL 3 looks the algorithm up in its provider table on every implicit
+ * EVP_sha256() use and EVP_Digest() allocates a context per call: together
+ * they cost more than the hash of a few hundred bytes.  So the digest is
+ * fetched once per process and each thread keeps one context for reuse
+ * (reachable until the thread ends; a few hundred bytes per ingest thread).
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static _Thread_local EVP_MD_CTX *tl_md_ctx;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static EVP_MD_CTX *md_ctx(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md)
+        return NULL;
+    if (!tl_md_ctx)
+        tl_md_ctx = EVP_MD_CTX_new();
+    return tl_md_ctx;
+}
+
+/* Real identities are a few hundred bytes; longer inputs are streamed. */
 #define MSG_STACK 4096
 
 struct msg {
@@ -27,6 +53,10 @@ static void put_raw(struct msg *m, const void *p, size_t n)
     if (m->md) {
         if (EVP_DigestUpdate(m->md, p, n) != 1)
             m->err = CP_ERR_INTERNAL;
+        return;
+    }
+    if (m->cap - m->len < n) {
+        m->err = CP_ERR_INTERNAL; /* encoded_size() was wrong: never overrun */
         return;
     }
     memcpy(m->buf + m->len, p, n);
@@ -70,7 +100,7 @@ static size_t encoded_size(const struct cp_event *ev, const char *const *ids, si
     size_t sz = 4 + sizeof domain + 3 * 4 + 8 + 4 + 16 + 8;
     const char *id3[3] = {ev->org, ev->pbx, ev->src};
     for (int i = 0; i < 3; i++)
-        sz += strnlen(id3[i], CP_EVENT_STR_MAX + 1);
+        sz += strlen(id3[i]);
     for (size_t i = 0; i < n; i++)
         sz += 4 + (ids[i] ? strnlen(ids[i], CP_EVENT_NATIVE_MAX + 1) : 0);
     return sz;
@@ -86,29 +116,27 @@ int cp_event_derive_id(struct cp_event *ev, struct cp_arena *arena, const char *
         if (native_ids[i] && strnlen(native_ids[i], CP_EVENT_NATIVE_MAX + 1) > CP_EVENT_NATIVE_MAX)
             return CP_ERR_TOOBIG;
 
+    EVP_MD_CTX *md = md_ctx();
+    if (!md)
+        return CP_ERR_INTERNAL;
+    if (EVP_DigestInit_ex2(md, sha256_md, NULL) != 1)
+        return CP_ERR_INTERNAL;
+
     unsigned char stack[MSG_STACK];
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     struct msg m = {stack, 0, sizeof stack, NULL, 0};
-    int rc = 0;
-
-    if (encoded_size(ev, native_ids, n) <= sizeof stack) {
-        encode(&m, ev, native_ids, n);
-        if (EVP_Digest(m.buf, m.len, digest, &dlen, EVP_sha256(), NULL) != 1)
-            return CP_ERR_INTERNAL;
-    } else {
-        m.md = EVP_MD_CTX_new();
-        if (!m.md)
-            return CP_ERR_NOMEM;
-        if (EVP_DigestInit_ex(m.md, EVP_sha256(), NULL) != 1)
-            m.err = CP_ERR_INTERNAL;
-        encode(&m, ev, native_ids, n);
-        if (!m.err && EVP_DigestFinal_ex(m.md, digest, &dlen) != 1)
-            m.err = CP_ERR_INTERNAL;
-        EVP_MD_CTX_free(m.md);
-        if (m.err)
-            return m.err;
-    }
+    /* Short identities (all real ones) are encoded on the stack and hashed
+     * in one update; longer ones are streamed into the digest. */
+    if (encoded_size(ev, native_ids, n) > sizeof stack)
+        m.md = md;
+    encode(&m, ev, native_ids, n);
+    if (!m.err && !m.md && EVP_DigestUpdate(md, m.buf, m.len) != 1)
+        m.err = CP_ERR_INTERNAL;
+    if (!m.err && EVP_DigestFinal_ex(md, digest, &dlen) != 1)
+        m.err = CP_ERR_INTERNAL;
+    if (m.err)
+        return m.err;
     if (dlen * 2 < CP_EVENT_ID_LEN)
         return CP_ERR_INTERNAL;
 
@@ -122,5 +150,5 @@ int cp_event_derive_id(struct cp_event *ev, struct cp_arena *arena, const char *
     }
     id[CP_EVENT_ID_LEN] = '\0';
     ev->event_id = id;
-    return rc;
+    return 0;
 }
