@@ -14,6 +14,7 @@ N=${BENCH_N:-2000000}
 SYSTEMS=${BENCH_SYSTEMS:-collector rsyslog syslog-ng ceiling}
 CONNS=${BENCH_CONNS:-1 4}
 PARTS=${BENCH_PARTITIONS:-64}
+LINGER=${BENCH_LINGER_MS:-5} # linger.ms for every system (the collector's default is 5)
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 TOPIC=callpipe.events
 mkdir -p "$OUT"
@@ -76,6 +77,7 @@ admin: 127.0.0.1:$admin
 kafka:
   brokers: "$DEVBROKER_BOOTSTRAP"
   compression: lz4
+  linger: ${LINGER}ms
 sources:
   - {name: bench, org: acme, listen: "127.0.0.1:$1"}
 YAML
@@ -96,7 +98,7 @@ input(type="imptcp" address="127.0.0.1" port="$1" ruleset="tokafka")
 ruleset(name="tokafka") {
     action(type="omkafka" broker=["${DEVBROKER_BOOTSTRAP//,/\",\"}"] topic="$TOPIC" template="raw"
            confParam=["compression.codec=lz4", "enable.idempotence=true", "acks=all",
-                      "linger.ms=5", "queue.buffering.max.messages=200000",
+                      "linger.ms=$LINGER", "queue.buffering.max.messages=200000",
                       "queue.buffering.max.kbytes=262144", "message.timeout.ms=0"])
 }
 CONF
@@ -119,7 +121,7 @@ source s_net {
 destination d_kafka {
     kafka-c(bootstrap-servers("$DEVBROKER_BOOTSTRAP") topic("$TOPIC") message("\$MSG")
             config("compression.codec" => "lz4" "enable.idempotence" => "true" "acks" => "all"
-                   "linger.ms" => "5" "queue.buffering.max.messages" => "200000"
+                   "linger.ms" => "$LINGER" "queue.buffering.max.messages" => "200000"
                    "queue.buffering.max.kbytes" => "262144" "message.timeout.ms" => "0"));
 };
 log { source(s_net); destination(d_kafka); flags(flow-control); };
@@ -278,45 +280,53 @@ PY
 if [ "${BENCH_PROFILE:-1}" = 1 ] && case " $SYSTEMS " in *" collector "*) true ;; *) false ;; esac; then
     prof=$OUT/ingest-profile.txt
     if perf record -e cpu-clock -o "$tmp/probe.data" true >/dev/null 2>&1; then
+        # DWARF call graphs (our code and the libraries have no frame pointers) on a
+        # shorter run: the data grows with samples x 16 KB of stack.
+        PN=${BENCH_PROFILE_N:-300000}
+        [ "$PN" -le "$N" ] || PN=$N
+        head -n "$PN" "$EVENTS" >"$tmp/prof.jsonl"
         devbroker_start "$tmp/broker" -b 1 -t "$TOPIC:$PARTS" -t callpipe.deadletter:4
         port=$(free_port)
         start_collector "$port"
         wait_port "$port" "$svc_pid"
-        "$BUILD/tools/bench_count" -b "$DEVBROKER_BOOTSTRAP" -t "$TOPIC" -n "$N" -T 120 \
+        "$BUILD/tools/bench_count" -b "$DEVBROKER_BOOTSTRAP" -t "$TOPIC" -n "$PN" -T 120 \
             >"$tmp/count.out" 2>&1 &
         count_pid=$!
-        perf record -e cpu-clock -F 1999 -g -p "$svc_pid" -o "$tmp/perf.data" \
-            >"$tmp/perf.log" 2>&1 &
+        perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$svc_pid" \
+            -o "$tmp/perf.data" >"$tmp/perf.log" 2>&1 &
         perf_pid=$!
         sleep 0.5
-        "$BUILD/tools/bench_send" send -f "$EVENTS" -p "$port" -c 1 >/dev/null
+        "$BUILD/tools/bench_send" send -f "$tmp/prof.jsonl" -p "$port" -c 1 >/dev/null
         wait "$count_pid" || true
         count_pid=
         kill -INT "$perf_pid"
         wait "$perf_pid" || true
         stop_service
         devbroker_stop >/dev/null 2>&1 || true
+        rep() { perf report -i "$tmp/perf.data" --stdio "$@" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
         {
-            echo "# perf record -e cpu-clock -g of the collector, 1 connection, $N events"
+            echo "# perf record -e cpu-clock --call-graph dwarf of the collector, 1 connection, $PN events"
+            echo "# (percent of all the collector's CPU samples, all threads)"
             echo
-            echo "## by shared object (self)"
-            perf report -i "$tmp/perf.data" --stdio --no-children --sort dso 2>/dev/null |
-                grep -v '^#' | grep -v '^$' | head -15
+            echo "## by thread and shared object (self)"
+            rep --no-children --sort comm,dso -g none | head -20
             echo
-            echo "## top functions (self)"
-            perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,symbol -g none \
-                --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+            echo "## inclusive: the collector's own functions and the libraries' entry points"
+            rep --children --sort dso,symbol -g none --percent-limit 0.8 |
+                grep -E 'callpipe |libcrypto|libyajl|librdkafka|libmsgpack|liblz4|libc.so' |
+                grep -v ' 0x0000' | head -60
             echo
-            echo "## by thread (self)"
-            perf report -i "$tmp/perf.data" --stdio --no-children --sort comm -g none \
-                2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+            echo "## self, top functions"
+            rep --no-children --sort dso,symbol -g none --percent-limit 0.5 | head -50
             echo
-            echo "## inclusive (children), top 40"
-            perf report -i "$tmp/perf.data" --stdio --children --sort symbol -g none \
-                --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+            echo "## who calls memmove, malloc, clock_gettime, the UTF-8 check"
+            for s in __memmove_avx512_unaligned_erms _int_malloc __vdso_clock_gettime cp_utf8_check; do
+                rep --no-children --symbols=$s -G --percent-limit 0.3 | grep -E '[0-9]+\.[0-9]+%' |
+                    grep -vE '0x0000|\[k\]' | head -12
+            done
         } >"$prof"
         echo "profile: $prof"
-        sed -n '1,45p' "$prof"
+        sed -n '1,60p' "$prof"
     else
         echo "profile: perf cannot record here; skipped" | tee "$prof"
     fi
