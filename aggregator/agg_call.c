@@ -144,15 +144,17 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
                 break;
             case CP_QOUT_TIMEOUT: q->timed_out++; break;
             case CP_QOUT_KEY_EXIT: q->key_exit++; break;
-            case CP_QOUT_FULL: q->full++; break;
+            case CP_QOUT_FULL: q->queue_full++; break;
             case CP_QOUT_CALLBACK: q->callback++; break;
             case CP_QOUT_VOICEMAIL: q->voicemail++; break;
-            case CP_QOUT_TRANSFERRED: break; /* counted as transferred_out below */
+            case CP_QOUT_TRANSFERRED: q->transferred_out_of_queue++; break;
             default: q->other_flowout++; break;
             }
         }
     }
-    int64_t tt = transfer_time(v);
+    /* transferred_out counts agent transfers (TRANSFER events); a queue exit
+     * by transfer before any answer is a flow-out (above). */
+    int64_t tt = v->t_transfer;
     if (!v->b_transfer && tt) {
         v->b_transfer = true;
         if ((q = qi(c, s, v->queue, tt)))
@@ -189,8 +191,8 @@ static void book_talk(struct agg_call *c, struct agg_sink *s, int64_t t_complete
     if (q) {
         q->talk_ms += talk;
         q->hold_ms += hold;
-        if (c->n_holds > 0)
-            q->hold_calls++;
+        if (hold > 0)
+            q->held++;
     }
 }
 
@@ -541,12 +543,15 @@ void agg_call_finish(struct agg_call *c, struct agg_sink *s, bool forced, struct
     int64_t talk = c->b_talk ? talk_ms(c) : -1;
     int64_t hold = c->b_talk ? hold_us / 1000 : -1;
     int64_t handle = c->b_handle ? talk + hold + (acw > 0 ? acw : 0) : -1;
-    if (s && queue) {
-        int64_t at = c->t_wrapup ? c->t_wrapup : (c->t_complete ? c->t_complete : end);
-        s->disposition(s, c->org, queue, interval_of(at), disposition_name(c),
+    if (s) {
+        /* Calls that never met a queue are booked under queue "" (schema/README.md). */
+        const char *dq = queue ? queue : "";
+        s->disposition(s, c->org, dq, interval_of(end), disposition_name(c),
                        handle > 0 ? handle : 0);
-        if (c->wrapup)
-            s->wrapup(s, c->org, queue, interval_of(at), c->wrapup, handle > 0 ? handle : 0);
+        if (c->wrapup) {
+            int64_t at = c->t_wrapup ? c->t_wrapup : (c->t_complete ? c->t_complete : end);
+            s->wrapup(s, c->org, dq, interval_of(at), c->wrapup, handle > 0 ? handle : 0);
+        }
     }
 
     memset(row, 0, sizeof *row);

@@ -15,8 +15,9 @@
  * "booked" once, at the moment its inputs are all known, into the interval
  * of its own event time (metrics.md section 3, Genesys style):
  *   offered            at queue entry          answered, its wait   at agent connect
- *   abandoned/flow-out at queue leave          talk, hold           at agent complete
- *   ACW, handle, disposition, wrap-up          when wrap-up ends
+ *   abandoned/flow-out at queue leave          talk, hold, held     at agent complete
+ *   ACW, handle, handled, wrap-up code         when wrap-up ends
+ *   transfers          at the transfer         disposition          at the call's end
  * So an out-of-order end, a duplicate, or a replay after a crash books
  * nothing twice and nothing differently.  The caller persists a call as the
  * list of its raw encoded events (agg_call_events) and restores it by
@@ -41,11 +42,12 @@ struct agg_settings {
 /* Additive contribution to one queue_interval row. */
 struct agg_qi {
     int64_t offered, answered, abandoned, short_abandoned;
-    int64_t timed_out, key_exit, full, callback, voicemail, other_flowout;
+    int64_t timed_out, key_exit, queue_full, callback, voicemail, transferred_out_of_queue,
+        other_flowout;
     int64_t transferred_in, transferred_out, agent_noanswer, handled;
     int64_t answered_within_sl, abandoned_within_sl;
     int64_t answered_wait_ms, abandoned_wait_ms, talk_ms, hold_ms, acw_ms, handle_ms;
-    int64_t hold_calls;
+    int64_t held; /* handled calls with hold time */
     int64_t answered_wait_max_ms, abandoned_wait_max_ms; /* maxima, not sums */
     int64_t answered_hist[AGG_WAIT_BUCKETS], abandoned_hist[AGG_WAIT_BUCKETS];
 };

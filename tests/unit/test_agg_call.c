@@ -156,7 +156,7 @@ static void test_answered(void **state)
     assert_int_equal(q->handled, 1);
     assert_int_equal(q->handle_ms, 75000);
     assert_int_equal(q->abandoned, 0);
-    assert_string_equal(t.disp[0], "sales/answered@1700000100");
+    assert_string_equal(t.disp[0], "sales/answered@1700000100"); /* at the end, 22:16:13 */
     assert_int_equal(t.disp_handle[0], 75000);
     assert_string_equal(t.wrap[0], "sales/sale");
 
@@ -311,7 +311,7 @@ static void test_held_twice(void **state)
     agg_call_finish(c, &t.sink, false, &r);
     struct agg_qi *q = row(&t, "q", T0);
     assert_int_equal(q->hold_ms, 20000);
-    assert_int_equal(q->hold_calls, 1);
+    assert_int_equal(q->held, 1);
     assert_int_equal(q->talk_ms, 40000); /* 60 s connected minus 20 s hold */
     assert_int_equal(q->acw_ms, 8000);
     assert_int_equal(q->handle_ms, 68000);
