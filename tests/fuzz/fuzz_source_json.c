@@ -1,4 +1,4 @@
-/* fuzz_source_json.c - libFuzzer target: the callpipe-json parser only emits valid events, which round-trip. */
+/* fuzz_source_json.c - libFuzzer: callpipe-json emits only valid events, which round-trip. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* bench_json.c - single-thread throughput of the callpipe-json parser on ~320-byte canonical events. */
+/* bench_json.c - single-thread throughput of the callpipe-json parser on ~320-byte events. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +56,16 @@ static int gen(char *buf, size_t cap, uint64_t i, int with_id)
     uint64_t x = i * 6364136223846793005ull + 1442695040888963407ull;
     char id[48] = "";
     if (with_id)
-        snprintf(id, sizeof id, "\"event_id\":\"01JD%022" PRIu64 "\",", x % UINT64_C(10000000000000000000));
+        snprintf(id, sizeof id, "\"event_id\":\"01JD%022" PRIu64 "\",",
+                 x % UINT64_C(10000000000000000000));
     const char *name = (i & 1) ? "J\\u00fcrgen M\\u00fcller-\\u0160imek" : "Jürgen Müller-Šimek";
     return snprintf(buf, cap,
                     "{\"v\":1,%s\"call\":\"c-%012" PRIu64 "\",\"leg\":\"l-%" PRIu64 "\","
                     "\"kind\":\"%s\",\"ts\":%" PRId64 ",\"dir\":\"inbound\","
                     "\"from\":\"+4930%08" PRIu64 "\",\"from_name\":\"%s\","
-                    "\"to\":\"+4940%07" PRIu64 "\",\"queue\":\"support-de\",\"agent\":\"agent-%03" PRIu64
-                    "\",\"agent_name\":null,\"disp\":\"answered\",\"talk\":%" PRIu64 ","
+                    "\"to\":\"+4940%07" PRIu64 "\",\"queue\":\"support-de\","
+                    "\"agent\":\"agent-%03" PRIu64 "\",\"agent_name\":null,"
+                    "\"disp\":\"answered\",\"talk\":%" PRIu64 ","
                     "\"q850\":16}",
                     id, i / 4, i % 4, kinds[i % 8], INT64_C(1764064800000000) + (int64_t)i * 1000,
                     x % 100000000, name, (x >> 20) % 10000000, (x >> 40) % 1000, x % 3600);

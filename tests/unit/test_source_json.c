@@ -1,4 +1,4 @@
-/* test_source_json.c - golden cases of the callpipe-json source (tests/golden/json) plus contract tests. */
+/* test_source_json.c - golden cases of the callpipe-json source plus its contract tests. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>

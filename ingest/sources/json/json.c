@@ -1,4 +1,4 @@
-/* json.c - the callpipe-json source format: canonical events as JSON lines, arrays or NDJSON bodies. */
+/* json.c - the callpipe-json source format: canonical events as JSON lines, arrays or NDJSON. */
 #include "json.h"
 
 #include <math.h>
@@ -143,7 +143,6 @@ struct jp {
     uint32_t index;
     int cur;      /* field of the current top-level key, -1 none */
     bool in_x;    /* inside the x map */
-    bool x_drop;  /* the current x value is null: drop the pair */
     uint64_t seen;
     struct cp_event ev;
     int code; /* first problem of the current element: code and reason */
