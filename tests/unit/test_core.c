@@ -3,11 +3,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "cp_arena.h"
 #include "cp_err.h"
+#include "cp_map.h"
 #include "cp_time.h"
 #include "cp_utf8.h"
 
@@ -122,12 +124,47 @@ static void test_utf8(void **state)
     assert_int_equal(cp_utf8_check("abcdefghij\xed\xa0\x80", 13), 10);
 }
 
+static void test_map(void **state)
+{
+    struct cp_map m;
+    cp_map_init(&m);
+    static int vals[5000];
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        int n = snprintf(key, sizeof key, "org/pbx/call-%d", i);
+        assert_int_equal(cp_map_put(&m, key, (size_t)n, &vals[i]), 0);
+    }
+    assert_int_equal(m.len, 5000);
+    for (int i = 0; i < 5000; i += 2) {
+        int n = snprintf(key, sizeof key, "org/pbx/call-%d", i);
+        assert_ptr_equal(cp_map_del(&m, key, (size_t)n), &vals[i]);
+    }
+    assert_int_equal(m.len, 2500);
+    for (int i = 0; i < 5000; i++) {
+        int n = snprintf(key, sizeof key, "org/pbx/call-%d", i);
+        assert_ptr_equal(cp_map_get(&m, key, (size_t)n), i % 2 ? &vals[i] : NULL);
+    }
+    /* Re-inserting after deletes reuses tombstones and keeps every key findable. */
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < 5000; i += 2) {
+            int n = snprintf(key, sizeof key, "org/pbx/call-%d", i);
+            assert_int_equal(cp_map_put(&m, key, (size_t)n, &vals[i]), 0);
+            assert_ptr_equal(cp_map_del(&m, key, (size_t)n), &vals[i]);
+        }
+    size_t it = 0, count = 0;
+    while (cp_map_next(&m, &it))
+        count++;
+    assert_int_equal(count, 2500);
+    cp_map_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_arena),
         cmocka_unit_test(test_time_format_parse), cmocka_unit_test(test_time_zones),
         cmocka_unit_test(test_time_floor),       cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
