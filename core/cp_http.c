@@ -33,6 +33,7 @@ struct req {
     struct cp_http_header *hdrs;
     uint8_t *body;
     size_t body_len, body_cap;
+    size_t trailer_len;
 
     bool headers_done, dispatched, answered, want_continue, continue_sent, close, is_head;
 
@@ -301,6 +302,15 @@ static bool head_room(struct cp_http_conn *c, struct req *r, size_t len)
     return r->head_len + len <= c->lim.max_header_bytes;
 }
 
+/* Chunked trailers arrive after the head is final: bounded, then dropped (never moved into it). */
+static int trailer_bytes(struct cp_http_conn *c, struct req *r, size_t len)
+{
+    if (len > c->lim.max_header_bytes - r->trailer_len)
+        return fail(c, 431);
+    r->trailer_len += len;
+    return 0;
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct cp_http_conn *c = p->data;
@@ -318,6 +328,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     struct req *r = c->cur;
     if (!r)
         return fail(c, 400);
+    if (r->headers_done)
+        return trailer_bytes(c, r, len);
     if (r->seg != SEG_FIELD) {
         if (r->n_hdr >= c->lim.max_headers)
             return fail(c, 431);
@@ -341,6 +353,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     struct req *r = c->cur;
     if (!r || r->n_hdr == 0)
         return fail(c, 400);
+    if (r->headers_done)
+        return trailer_bytes(c, r, len);
     if (r->seg != SEG_VALUE) {
         if (!head_room(c, r, len + 1) || !head_put(r, "", 1))
             return fail(c, 431);
@@ -831,6 +845,8 @@ int cp_http_respond_text(struct cp_http_req *req, int status, const char *text)
 {
     static const char *const hdrs[] = {"Content-Type", "text/plain; charset=utf-8", NULL};
     size_t n = strlen(text);
+    if (n && text[n - 1] == '\n')
+        return cp_http_respond(req, status, hdrs, text, n);
     char small[256];
     char *body = n < sizeof small ? small : malloc(n + 1);
     if (!body)
@@ -852,6 +868,8 @@ int cp_http_respond_unavailable(struct cp_http_req *req, unsigned retry_after_s,
                                 NULL};
     const char *text = reason ? reason : "service unavailable";
     size_t n = strlen(text);
+    if (n && text[n - 1] == '\n')
+        return cp_http_respond(req, 503, hdrs, text, n);
     char *body = malloc(n + 2);
     if (!body)
         return cp_http_respond(req, 503, hdrs, text, n);

@@ -83,9 +83,9 @@ struct cp_http_limits {
  */
 int cp_http_respond(struct cp_http_req *req, int status, const char *const *headers,
                     const void *body, size_t body_len);
-/* text/plain; charset=utf-8 body: `text` plus a final newline. */
+/* text/plain; charset=utf-8 body: `text`, plus a final newline unless it ends in one. */
 int cp_http_respond_text(struct cp_http_req *req, int status, const char *text);
-/* 503 with Retry-After (seconds) and `reason` as the body; for Kafka/spool backpressure. */
+/* 503 with Retry-After (seconds) and `reason` (+ newline as above) as the body; for backpressure. */
 int cp_http_respond_unavailable(struct cp_http_req *req, unsigned retry_after_s,
                                 const char *reason);
 /* Case-insensitive lookup; the first header with that name, or NULL. */
