@@ -118,4 +118,4 @@ format:
 clean:
 	rm -rf build build-address build-undefined build-fuzz
 
--include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz -name '*.d' -type f 2>/dev/null)

@@ -13,6 +13,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"ingest", cp_cmd_ingest, "collect PBX call events over TCP, HTTP and syslog into Kafka"},
+    {"aggregator", cp_cmd_aggregator, "turn events into queue metrics and finished calls in PostgreSQL"},
     {"migrate", cp_cmd_migrate, "apply the numbered SQL migrations in schema/ to PostgreSQL"},
 };
 
