@@ -95,6 +95,7 @@ struct agg {
     struct agg_cfg *cfg;
     rd_kafka_t *rk;
     PGconn *pg;
+    bool pg_session; /* staging tables created on this connection */
     char *conninfo;
     struct agg_batch batch;
     struct agg_part *parts; /* AGG_MAX_PARTITIONS entries, indexed by partition number */

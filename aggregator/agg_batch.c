@@ -900,12 +900,17 @@ int agg_batch_commit(struct agg_batch *b, bool with_now)
             cp_warn("postgres", "could not connect: %s", err.msg);
             return rc;
         }
+        agg->pg_session = false;
+    }
+    if (!agg->pg_session) {
+        int rc;
         if ((rc = cp_pg_exec_script(agg->pg, staging_sql, &err))) {
             cp_warn("postgres", "could not prepare the session: %s", err.msg);
             PQfinish(agg->pg);
             agg->pg = NULL;
             return rc;
         }
+        agg->pg_session = true;
     }
     /* Day partitions of `calls` first, each in its own short transaction. */
     for (int64_t day = b->min_day; b->n_calls && day <= b->max_day; day += 86400000000LL) {

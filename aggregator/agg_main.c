@@ -65,8 +65,9 @@ static int load_partition(struct agg *agg, int32_t p, int64_t *offset)
     struct agg_part *pt = &agg->parts[p];
     for (int64_t backoff = 100;; backoff = backoff < 5000 ? backoff * 2 : 5000) {
         struct cp_pg_error err = {{0}, {0}, 0};
-        if (!agg->pg && cp_pg_connect(agg->conninfo, &(struct cp_pg_retry){1, 0, 0}, &agg->pg,
-                                      &err) != 0) {
+        if (!agg->pg && (agg->pg_session = false,
+                         cp_pg_connect(agg->conninfo, &(struct cp_pg_retry){1, 0, 0}, &agg->pg,
+                                       &err) != 0)) {
             cp_warn("postgres", "could not connect to load partition %d: %s", p, err.msg);
             sleep_ms(backoff);
             continue;
