@@ -251,11 +251,11 @@ expect "drop again" "$(qw "select callpipe_drop_calls_before('2024-03-02')")" "0
 expect "abandoned list after retention" "$(qr "select count(*) from reporting.abandoned_calls")" "0"
 
 step "live tables and outbox"
-qw "insert into queue_now (org, queue, calls_waiting, oldest_waiting_since, agents_connected)
-    values ('acme', 'sales', 2, now() - interval '30 seconds', 5), ('acme', 'support', 0, null, 1)
-    on conflict (org, queue) do update set calls_waiting = excluded.calls_waiting,
-        oldest_waiting_since = excluded.oldest_waiting_since, agents_connected = excluded.agents_connected,
-        updated_at = now()"
+# queue_now is written per Kafka partition by each aggregator (007) and summed by the view.
+qw "insert into queue_now_part (org, queue, partition, calls_waiting, oldest_waiting_since, agents_connected)
+    values ('acme', 'sales', 0, 1, now() - interval '10 seconds', 2),
+           ('acme', 'sales', 1, 1, now() - interval '30 seconds', 3),
+           ('acme', 'support', 0, 0, null, 1)"
 expect "queue_now" "$(qr "select string_agg(queue || ':' || calls_waiting || ':' || agents_connected || ':' ||
     coalesce((longest_wait_ms between 30000 and 90000)::text, 'NULL'), ',' order by queue) from reporting.queue_now")" \
     "sales:2:5:true,support:0:1:NULL"
