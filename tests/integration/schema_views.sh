@@ -332,7 +332,8 @@ done
 denied writer "drop table public.calls_p20240302" 'must be owner'
 denied writer "alter table public.calls detach partition public.calls_p20240302" 'must be owner'
 denied writer "create view reporting.writer_probe as select 1"
-denied writer "insert into reporting.queue_now (org, queue) values ('x', 'y')"
+# A GROUP BY view is not updatable at all (007): that refusal comes before the privilege check.
+denied writer "insert into reporting.queue_now (org, queue) values ('x', 'y')" "cannot insert into view"
 
 step "migrate again changes nothing"
 "$CP" migrate --dsn "$DSN" 2>"$WORK/migrate2.log" || { cat "$WORK/migrate2.log"; fail "second migrate"; }
