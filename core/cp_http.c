@@ -499,8 +499,8 @@ static int on_message_complete(http_parser *p)
     r->want_continue = r->want_continue && r->continue_sent; /* the body came anyway */
     r->dispatched = true;
     c->n_waiting++;
-    if (r->close || p->upgrade)
-        r->close = true;
+    if (p->upgrade || c->draining)
+        r->close = true; /* no protocol switch here; a draining server takes no more */
     if (r->close)
         close_input(c); /* the last request on this connection */
     if (c->ops.on_request)

@@ -8,7 +8,7 @@
 
 /*
  * Input: byte 0 seeds where the bytes are split, byte 1 picks the answer
- * mode, the rest goes to the connection.  Checks:
+ * mode (and bit 7 a graceful drain half-way), the rest goes to the connection.  Checks:
  *   - the output is a clean sequence of responses (status line, headers,
  *     Content-Length bodies), at most one "Connection: close" and only last;
  *   - answers appear in request order whatever order handlers answer in;
@@ -26,6 +26,7 @@ struct run {
     int n_held;
     int seq;
     int sync; /* answer inside on_request */
+    size_t drain_at; /* 0 = never */
     char *out;
     size_t out_len;
 };
@@ -98,7 +99,7 @@ static uint32_t rng(uint32_t *s)
 
 /* mode: 0 = answer at the end, 1 = after every chunk, 2 = synchronously. */
 static void run(const uint8_t *data, size_t size, uint32_t split_seed, int mode, int reverse,
-                struct run *r)
+                size_t drain_at, struct run *r)
 {
     static const struct cp_http_conn_ops ops = {on_request, NULL};
     const struct cp_http_limits lim = {.max_header_bytes = 512,
@@ -107,6 +108,7 @@ static void run(const uint8_t *data, size_t size, uint32_t split_seed, int mode,
                                        .max_pipelined = 4};
     memset(r, 0, sizeof *r);
     r->sync = mode == 2;
+    r->drain_at = drain_at;
     r->conn = cp_http_conn_create(&lim, &ops, r);
     if (!r->conn)
         abort();
@@ -121,6 +123,10 @@ static void run(const uint8_t *data, size_t size, uint32_t split_seed, int mode,
         collect(r);
         if (mode == 1)
             answer_held(r, reverse);
+        if (r->drain_at && off >= r->drain_at) {
+            cp_http_conn_drain(r->conn); /* graceful shutdown in the middle of the input */
+            r->drain_at = 0;
+        }
         (void)cp_http_conn_phase(r->conn);
         (void)cp_http_conn_wants_read(r->conn);
     }
@@ -250,19 +256,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint32_t seed = data[0] | 1u;
     int mode = data[1] % 3;
+    int drain = data[1] & 0x80;
     data += 2;
     size -= 2;
 
     struct run a, b;
-    run(data, size, 0, mode == 2 ? 2 : 0, 0, &a);
+    size_t drain_at = drain ? 1 + size / 2 : 0; /* only in runs whose output is not compared */
+    run(data, size, 0, mode == 2 ? 2 : 0, 0, 0, &a);
     check_output(&a);
     if (mode == 2) {
         /* Synchronous answers: only well-formedness (timing of EOF changes close flags). */
-        run(data, size, seed, 2, 0, &b);
+        run(data, size, seed, 2, 0, drain_at, &b);
         check_output(&b);
     } else {
         /* Deferred answers: another split and the reverse answer order give the same bytes. */
-        run(data, size, seed, mode, 1, &b);
+        run(data, size, seed, mode, 1, 0, &b);
         check_output(&b);
         if (mode == 0 && !same_output(&a, &b))
             abort();
