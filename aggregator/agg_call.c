@@ -106,7 +106,9 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
     struct agg_qi *q;
     if (!v->t_enter)
         return; /* a placeholder made by an early event: wait for the queue entry */
-    const struct agg_settings *st = settings_for(c, s, v->queue, v->t_enter);
+    /* Settings in force at the answer or the abandon (schema/README.md, queue_settings),
+     * not at the entry: a visit may straddle a change of settings. */
+    const struct agg_settings *st;
     if (!v->b_offer) {
         v->b_offer = true;
         if ((q = qi(c, s, v->queue, v->t_enter)))
@@ -115,6 +117,7 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
     if (!v->b_answer && v->t_connect && !v->b_leave) {
         v->b_answer = true;
         int64_t wait = ms_between(v->t_enter, v->t_connect);
+        st = settings_for(c, s, v->queue, v->t_connect);
         if ((q = qi(c, s, v->queue, v->t_connect))) {
             q->answered++;
             q->answered_wait_ms += wait;
@@ -129,6 +132,7 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
         v->qout != CP_QOUT_UNKNOWN && v->qout != CP_QOUT_ANSWERED) {
         v->b_leave = true;
         int64_t wait = ms_between(v->t_enter, v->t_leave);
+        st = settings_for(c, s, v->queue, v->t_leave);
         if ((q = qi(c, s, v->queue, v->t_leave))) {
             switch (v->qout) {
             case CP_QOUT_ABANDONED:

@@ -506,6 +506,37 @@ static void test_forced_close(void **state)
     agg_call_destroy(c);
 }
 
+/* The threshold in force at the answer counts, not the one at the queue entry
+ * (schema/README.md: "settings in force at the event"). */
+static struct agg_settings changing[2] = {{20000, false, 0}, {5000, false, 0}};
+static const struct agg_settings *settings_changing(struct agg_sink *s, const char *org,
+                                                    const char *queue, int64_t at)
+{
+    return &changing[at >= (T0 + 60) * 1000000];
+}
+
+static void test_settings_at_the_answer(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    t.sink.settings = settings_changing; /* 20 s until T0+60 s, then 5 s */
+    struct agg_call *c = newcall();
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 50000, "q"), &t);
+    apply(c, mk(CP_KIND_AGENT_CONNECT, 65000, "q"), &t); /* waited 15 s, answered under 5 s */
+    struct agg_call *d = agg_call_create("acme", "pbx", "c2");
+    apply(d, mk(CP_KIND_QUEUE_ENTER, 55000, "q"), &t);
+    struct cp_event e = mk(CP_KIND_QUEUE_LEAVE, 61000, "q"); /* abandoned after 6 s */
+    e.qout = CP_QOUT_ABANDONED;
+    apply(d, e, &t);
+    struct agg_qi *q = row(&t, "q", T0);
+    assert_int_equal(q->answered, 1);
+    assert_int_equal(q->answered_within_sl, 0);
+    assert_int_equal(q->abandoned, 1);
+    assert_int_equal(q->abandoned_within_sl, 0);
+    agg_call_destroy(c);
+    agg_call_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_spans_two_intervals),
         cmocka_unit_test(test_restore_books_nothing_twice),
         cmocka_unit_test(test_forced_close),
+        cmocka_unit_test(test_settings_at_the_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
