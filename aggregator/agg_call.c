@@ -568,7 +568,13 @@ void agg_call_finish(struct agg_call *c, struct agg_sink *s, bool forced, struct
     row->from_name = c->from_name;
     row->to = c->to;
     row->final_to = c->final_to;
-    row->queue = queue;
+    /* The row describes the call's last queue visit (schema/README.md: "last queue and
+     * agent"; routes match on it): after a transfer that is not the answering queue. */
+    const struct agg_visit *last = NULL;
+    for (uint32_t i = 0; i < c->n_visits; i++)
+        if (!last || c->visits[i].t_enter >= last->t_enter)
+            last = &c->visits[i];
+    row->queue = last ? last->queue : NULL;
     row->agent = c->agent;
     row->agent_name = c->agent_name;
     row->started_us = c->t_start ? c->t_start : c->t_first;
@@ -576,24 +582,14 @@ void agg_call_finish(struct agg_call *c, struct agg_sink *s, bool forced, struct
     row->answered_us = c->t_answer ? c->t_answer : c->t_connect;
     row->ended_us = end;
     row->wait_ms = -1;
-    for (uint32_t i = 0; i < c->n_visits; i++) {
-        const struct agg_visit *v = &c->visits[i];
-        if (v->queue == queue || (queue && strcmp(v->queue, queue) == 0)) {
-            if (v->t_enter && (v->t_connect || v->t_leave))
-                row->wait_ms = ms_between(v->t_enter, v->t_connect ? v->t_connect : v->t_leave);
-        }
-    }
+    if (last && last->t_enter && (last->t_connect || last->t_leave))
+        row->wait_ms = ms_between(last->t_enter, last->t_connect ? last->t_connect : last->t_leave);
     row->talk_ms = talk;
     row->hold_ms = hold;
     row->acw_ms = c->has_cdr && c->cdr_acw_ms >= 0 ? c->cdr_acw_ms : acw;
     row->handle_ms = handle;
     row->disp = c->disp;
-    row->qout = CP_QOUT_UNKNOWN;
-    for (uint32_t i = 0; i < c->n_visits; i++) {
-        const struct agg_visit *v = &c->visits[i];
-        if (v->queue == queue || (queue && strcmp(v->queue, queue) == 0))
-            row->qout = v->t_connect ? CP_QOUT_ANSWERED : v->qout;
-    }
+    row->qout = last ? (last->t_connect ? CP_QOUT_ANSWERED : last->qout) : CP_QOUT_UNKNOWN;
     row->wrapup = c->wrapup;
     row->side = c->side;
     row->q850 = c->q850;

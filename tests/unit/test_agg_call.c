@@ -537,6 +537,37 @@ static void test_settings_at_the_answer(void **state)
     agg_call_destroy(d);
 }
 
+/* After an agent transfer the call's row names its last queue and that visit's wait and
+ * outcome (schema/README.md calls: "last queue and agent"; routes match on it); the
+ * disposition stays with the queue that handled the call. */
+static void test_row_names_the_last_queue(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    struct agg_call *c = newcall();
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    apply(c, mk(CP_KIND_AGENT_CONNECT, 10000, "sales"), &t);
+    apply(c, mk(CP_KIND_TRANSFER, 40000, "sales"), &t);
+    apply(c, mk(CP_KIND_AGENT_COMPLETE, 40000, "sales"), &t);
+    apply(c, mk(CP_KIND_WRAPUP_END, 50000, "sales"), &t);
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 41000, "support"), &t);
+    struct cp_event e = mk(CP_KIND_QUEUE_LEAVE, 61000, "support");
+    e.qout = CP_QOUT_ABANDONED;
+    apply(c, e, &t);
+    e = mk(CP_KIND_CALL_END, 61000, NULL);
+    e.disp = CP_DISP_ANSWERED;
+    apply(c, e, &t);
+    assert_true(agg_call_complete(c));
+    struct agg_call_row r;
+    agg_call_finish(c, &t.sink, false, &r);
+    assert_string_equal(r.queue, "support");
+    assert_int_equal(r.wait_ms, 20000);
+    assert_int_equal(r.qout, CP_QOUT_ABANDONED);
+    assert_int_equal(r.talk_ms, 30000);
+    assert_string_equal(t.disp[0], "sales/answered@1700000100");
+    agg_call_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_restore_books_nothing_twice),
         cmocka_unit_test(test_forced_close),
         cmocka_unit_test(test_settings_at_the_answer),
+        cmocka_unit_test(test_row_names_the_last_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
