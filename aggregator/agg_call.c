@@ -172,7 +172,8 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
             int64_t ut = transfer_time(u);
             if (u != v && ut && ut <= v->t_enter && strcmp(u->queue, v->queue) != 0) {
                 v->transfer_in = true;
-                if ((q = qi(c, s, v->queue, v->t_enter)))
+                /* Booked at the transfer, like transferred_out (schema/README.md). */
+                if ((q = qi(c, s, v->queue, ut)))
                     q->transferred_in++;
                 break;
             }

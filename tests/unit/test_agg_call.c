@@ -568,6 +568,24 @@ static void test_row_names_the_last_queue(void **state)
     agg_call_destroy(c);
 }
 
+/* transferred_in is booked at the transfer, not at the next queue's entry: here the
+ * transfer happens at 22:29:59 and the caller enters the next queue at 22:30:01. */
+static void test_transferred_in_at_the_transfer(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    struct agg_call *c = newcall();
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    apply(c, mk(CP_KIND_AGENT_CONNECT, 10000, "sales"), &t);
+    apply(c, mk(CP_KIND_TRANSFER, 899000, "sales"), &t);
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 901000, "support"), &t);
+    assert_int_equal(row(&t, "sales", T0)->transferred_out, 1);
+    assert_int_equal(row(&t, "support", T0)->transferred_in, 1);
+    assert_int_equal(row(&t, "support", T0 + 900)->transferred_in, 0);
+    assert_int_equal(row(&t, "support", T0 + 900)->offered, 1);
+    agg_call_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_forced_close),
         cmocka_unit_test(test_settings_at_the_answer),
         cmocka_unit_test(test_row_names_the_last_queue),
+        cmocka_unit_test(test_transferred_in_at_the_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
