@@ -679,7 +679,7 @@ int main(int argc, char **argv)
 {
     long n_calls = 1000, max_events = 0;
     uint64_t seed = 1;
-    int64_t base_us = INT64_C(1795647600000000); /* 2026-11-24T23:00:00Z: calls cross midnight */
+    int64_t base_us = INT64_C(1795647600000000); /* 2026-11-25T23:00:00Z: calls cross midnight */
     long span_min = 120;
     const char *brokers = NULL, *topic = "callpipe.events", *truth_path = NULL;
     double rate = 0;
