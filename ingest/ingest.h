@@ -131,6 +131,9 @@ void ing_out_deadletter(struct ing_out *out, struct ing_source *src, const char 
                         const char *reason, const void *raw, size_t len, int64_t recv_us);
 bool ing_out_ready(const struct ing_out *out);
 size_t ing_out_queued(const struct ing_out *out);
+/* Pauses the inputs at once when the queue is above the high watermark (the poller only
+ * looks every 50 ms); returns whether they are paused. Any thread. */
+bool ing_out_check_pause(struct ing_out *out);
 
 /* ---- loops (ingest_main.c, ingest_net.c, ingest_http.c) ---- */
 

@@ -80,8 +80,8 @@ static void *poller_main(void *arg)
         /* Backpressure with hysteresis: pause above the high mark, resume below the low. */
         long q = rd_kafka_outq_len(out->rk);
         if (!atomic_load(&out->paused) && q > out->cfg->high_watermark) {
-            atomic_store(&out->paused, true);
-            cp_warn("kafka", "%ld records queued: pausing inputs", q);
+            if (!atomic_exchange(&out->paused, true))
+                cp_warn("kafka", "%ld records queued: pausing inputs", q);
         } else if (atomic_load(&out->paused) && q < out->cfg->low_watermark) {
             atomic_store(&out->paused, false);
             cp_info("kafka", "%ld records queued: resuming inputs", q);
@@ -251,6 +251,18 @@ bool ing_out_ready(const struct ing_out *out)
         down = atomic_load(&out->last_ok_us);
     }
     return cp_time_mono_us() - down < out->cfg->unready_after_ms * 1000;
+}
+
+bool ing_out_check_pause(struct ing_out *out)
+{
+    if (atomic_load(&out->paused))
+        return true;
+    long q = rd_kafka_outq_len(out->rk);
+    if (q <= out->cfg->high_watermark)
+        return false;
+    if (!atomic_exchange(&out->paused, true))
+        cp_warn("kafka", "%ld records queued: pausing inputs", q);
+    return true;
 }
 
 size_t ing_out_queued(const struct ing_out *out)

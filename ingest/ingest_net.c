@@ -210,6 +210,14 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         struct cp_frame_cb cb = frame_cb_proto;
         cb.user = c;
         cp_framer_feed(&c->framer, buf->base, (size_t)nread, &cb);
+        /* Pause after this read, not at the next tick: between ticks a fast peer
+         * can fill the queue, and a full queue blocks this loop inside produce
+         * (HTTP on it would get no 503, only silence). */
+        struct ing_loop *l = c->l;
+        if (!l->paused && !l->stopping && ing_out_check_pause(&l->ing->out)) {
+            l->paused = true;
+            ing_net_pause(l, true);
+        }
     } else if (nread < 0) {
         if (nread != UV_EOF)
             cp_debug(c->src->cfg->name, "connection from %s: %s", c->peer, uv_strerror((int)nread));
