@@ -6,6 +6,7 @@
 #   metric 'callpipe_ingest_kafka_queue_messages'                    # value, or "" if absent
 #   metric 'callpipe_ingest_connections{source="pbx-idle"}'
 #   wait_until 30 queue_drained                                      # polls a command
+#   wait_until 10 metric_is 'callpipe_ingest_events_total{source="x"}' 10
 #   proc_kb VmHWM                                                    # from /proc/PID/status
 #   collector_kill                                                   # kill -9, safe from an EXIT trap
 #
@@ -33,8 +34,8 @@ collector_start() { # CONFIG LOG ADMIN_PORT; waits for /healthz
 
 collector_kill() {
     if [ -n "$COLLECTOR_PID" ]; then
-        kill -9 "$COLLECTOR_PID" 2>/dev/null
-        wait "$COLLECTOR_PID" 2>/dev/null
+        kill -9 "$COLLECTOR_PID" 2>/dev/null || true
+        wait "$COLLECTOR_PID" 2>/dev/null || true
         COLLECTOR_PID=
     fi
     return 0
@@ -50,12 +51,22 @@ collector_stop() { # SIGTERM, returns the exit status
 
 metric() { # exact series name with labels -> value (integer part), "" if absent
     curl -sf "http://127.0.0.1:$COLLECTOR_ADMIN/metrics" 2>/dev/null |
-        awk -v s="$1" '$1 == s { v = $2; sub(/\..*$/, "", v); print v; exit }'
+        awk -v s="$1 " 'index($0, s) == 1 { v = $NF; sub(/\..*$/, "", v); print v; exit }'
 }
 
 metric_sum() { # family name -> sum over every series of it (0 if none)
     curl -sf "http://127.0.0.1:$COLLECTOR_ADMIN/metrics" 2>/dev/null |
-        awk -v f="$1" 'index($1, f "{") == 1 || $1 == f { s += $2 } END { printf "%d\n", s }'
+        awk -v f="$1" 'index($0, f "{") == 1 || $1 == f { s += $NF } END { printf "%d\n", s }'
+}
+
+metric_is() { # SERIES VALUE: true when the series has that value now (for wait_until)
+    [ "$(metric "$1")" = "$2" ]
+}
+
+metric_ge() { # SERIES VALUE: true when the series is at least VALUE now
+    local v
+    v=$(metric "$1")
+    [ -n "$v" ] && [ "$v" -ge "$2" ]
 }
 
 queue_drained() { # every record handed to the producer was acknowledged

@@ -104,6 +104,7 @@ static struct {
     /* rate limit: a token bucket refilled by a 10 ms tick */
     double tokens;
     uv_timer_t tick;
+    long rr; /* where the next tick starts handing out tokens */
     struct sender **senders;
     long n_senders;
 } g;
@@ -577,12 +578,19 @@ static void tick_cb(uv_timer_t *t)
         if (g.tokens > cap)
             g.tokens = cap;
     }
-    for (long i = 0; i < g.n_senders; i++) {
+    /* Round robin: the next tick starts at the first sender this one could not serve. */
+    long from = g.rr;
+    for (long k = 0; k < g.n_senders; k++) {
+        long i = (from + k) % g.n_senders;
         struct sender *s = g.senders[i];
-        if (s->wants_tokens) {
-            s->wants_tokens = false;
-            sender_pump(s);
+        if (!s->wants_tokens)
+            continue;
+        if (g.rate > 0 && g.tokens < 1) {
+            g.rr = i;
+            break;
         }
+        s->wants_tokens = false;
+        sender_pump(s);
     }
 }
 
