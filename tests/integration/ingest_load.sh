@@ -5,8 +5,9 @@
 # ingest_load sends numbered events (several per call, in lifecycle order)
 # over 200 TCP connections and 50 HTTP keep-alive connections (JSON arrays of
 # 100) at a bounded rate; when half are sent, all three dev brokers go down
-# for 30 s, so the collector's producer queue fills to its high watermark,
-# TCP reads pause and HTTP answers 503 + Retry-After; then they come back.
+# for 30 s, so the collector's producer queue fills to its high watermark and
+# TCP reads pause (HTTP requests wait, or get 503 + Retry-After and retry);
+# then they come back.
 # Asserts: every HTTP event was confirmed by a 200, the queue never grew past
 # its limit, and callpipe.events holds exactly n0..n(N-1), each once, with
 # every call's events in the order sent.  Prints the collector's peak RSS
@@ -100,7 +101,9 @@ cat "$tmp/load.out"
 read -r confirmed posted < <(sed -n 's|.*http_confirmed=\([0-9]*\)/\([0-9]*\) .*|\1 \2|p' "$tmp/load.out")
 [ -n "$posted" ] && [ "$posted" -gt 0 ] && [ "$confirmed" = "$posted" ] ||
     fail "not every HTTP event was confirmed by a 200"
-grep -q 'http_503=0 ' "$tmp/load.out" && fail "HTTP never saw a 503 under backpressure"
+# HTTP senders wait on their in-flight request through the outage; whether a
+# later one meets a 503 depends on how fast the backlog drains, so 503s are
+# asserted in ingest_faults.sh (backpressure phase), not here.
 wait_until 120 queue_drained || fail "the producer queue did not drain"
 sent_s=$((SECONDS - start))
 
