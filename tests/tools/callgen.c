@@ -15,7 +15,8 @@
 
 /*
  *   callgen -n CALLS [-e MAX_EVENTS] [-s SEED] [-B BASE_US] [-S SPAN_MIN]
- *           [-b BOOTSTRAP -t TOPIC] [-r EVENTS_PER_S] [-g TRUTH.jsonl] [-m COUNT:FILE]
+ *           [-b BOOTSTRAP -t TOPIC] [-r EVENTS_PER_S] [-L LINGER_MS] [-g TRUTH.jsonl]
+ *           [-m COUNT:FILE]
  *
  * Generates CALLS calls (or stops adding calls once MAX_EVENTS events are
  * reached) across several orgs, PBXs and queues, starting within SPAN_MIN
@@ -28,7 +29,10 @@
  * out), cdr-only calls with and without a queue.
  *
  * Events go to Kafka (idempotent producer, key org/pbx/call) in event-time
- * order, optionally rate-limited; -m creates FILE after COUNT deliveries.
+ * order, optionally rate-limited; -m creates FILE after COUNT deliveries.  -L sets
+ * linger.ms (default 5): rate-limited runs want larger batches, because the dev broker
+ * answers a fetch with one message set per partition, so a consumer that has fallen behind
+ * catches up one batch per partition per round trip.
  * -g writes the ground truth: one JSON line per call with every timestamp and
  * the outcome of each queue visit.  Metrics are NOT computed here: that is the
  * oracle's job (tests/tools/agg_check.py).  The last stdout line is
@@ -622,11 +626,11 @@ static const char *call_key(size_t i, size_t *len)
     return k;
 }
 
-static int produce(const char *brokers, const char *topic, double rate)
+static int produce(const char *brokers, const char *topic, double rate, int linger_ms)
 {
     char errstr[512];
     struct cp_kafka_producer_opts po = {.brokers = brokers, .client_id = "callgen",
-                                        .queue_max_msgs = 500000};
+                                        .queue_max_msgs = 500000, .linger_ms = linger_ms};
     rd_kafka_conf_t *conf = cp_kafka_producer_conf(&po, errstr, sizeof errstr);
     if (!conf) {
         fprintf(stderr, "callgen: %s\n", errstr);
@@ -683,8 +687,8 @@ int main(int argc, char **argv)
     long span_min = 120;
     const char *brokers = NULL, *topic = "callpipe.events", *truth_path = NULL;
     double rate = 0;
-    int o;
-    while ((o = getopt(argc, argv, "n:e:s:B:S:b:t:r:g:m:")) != -1) {
+    int linger_ms = 0, o;
+    while ((o = getopt(argc, argv, "n:e:s:B:S:b:t:r:L:g:m:")) != -1) {
         switch (o) {
         case 'n': n_calls = atol(optarg); break;
         case 'e': max_events = atol(optarg); break;
@@ -694,6 +698,7 @@ int main(int argc, char **argv)
         case 'b': brokers = optarg; break;
         case 't': topic = optarg; break;
         case 'r': rate = atof(optarg); break;
+        case 'L': linger_ms = atoi(optarg); break;
         case 'g': truth_path = optarg; break;
         case 'm': {
             char *colon = strchr(optarg, ':');
@@ -705,7 +710,7 @@ int main(int argc, char **argv)
         }
         default:
             fprintf(stderr, "usage: callgen -n CALLS [-e MAX_EVENTS] [-s SEED] [-B BASE_US] "
-                            "[-S SPAN_MIN] [-b BOOTSTRAP -t TOPIC] [-r RATE] [-g TRUTH] "
+                            "[-S SPAN_MIN] [-b BOOTSTRAP -t TOPIC] [-r RATE] [-L LINGER_MS] [-g TRUTH] "
                             "[-m COUNT:FILE]\n");
             return 2;
         }
@@ -770,7 +775,7 @@ int main(int argc, char **argv)
     int rc = 0;
     int64_t t0 = cp_time_mono_us();
     if (brokers)
-        rc = produce(brokers, topic, rate);
+        rc = produce(brokers, topic, rate, linger_ms);
     printf("callgen: calls=%ld events=%zu delivered=%ld failed=%ld bytes=%zu elapsed_s=%.2f\n",
            made, n_events, delivered, failed, evbuf_len,
            (double)(cp_time_mono_us() - t0) / 1e6);
