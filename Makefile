@@ -52,7 +52,7 @@ LIBSVC   := $(BUILD)/libcallpipe-services.a
 CALLPIPE := $(BUILD)/callpipe
 
 .SECONDARY:
-.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench bench-ingest clean format
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench bench-ingest bench-aggregator clean format
 all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -108,9 +108,12 @@ fuzz: fuzz-build
 
 # Benchmarks (not part of check): the collector against rsyslog, syslog-ng and a plain
 # librdkafka producer; table in build/bench/ingest.md (see tests/bench/README.md).
-bench: bench-ingest
+bench: bench-ingest bench-aggregator
 bench-ingest: $(CALLPIPE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/bench/ingest.sh
+# The aggregator: 2,000,000 events Kafka -> PostgreSQL against a COPY ceiling; build/bench/aggregator.md.
+bench-aggregator: $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/bench/aggregator.sh
 
 format:
 	clang-format -i $(CORE_SRC) $(SERVICE_SRC) $(wildcard core/*.h) $(UNIT_SRC) $(TOOL_SRC)
