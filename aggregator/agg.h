@@ -61,7 +61,8 @@ struct agg_part {
     bool assigned;
     int64_t committed; /* next offset as committed in PostgreSQL (-1 = none yet) */
     int64_t next;      /* next offset after what this batch has consumed */
-    int64_t watermark_us; /* max event time seen: drives the open-call timeout */
+    int64_t watermark_us; /* max event time seen: drives the wrap-up wait and the open-call timeout */
+    int64_t last_event_wall_us; /* wall time of the partition's last event (idle detection) */
     struct cp_map calls;  /* "org\0pbx\0call" -> struct agg_open */
     uint64_t events;
 };

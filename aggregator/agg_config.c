@@ -51,7 +51,7 @@ static const struct cp_config_field agg_fields[] = {
      .max = 10000000, .help = "... or after this many events"},
     {CP_CFG_AT_KEY("wrapup_wait", struct agg_cfg, wrapup_wait_ms), CP_CFG_DURATION,
      .dflt = "10m", .min = 0, .max = 86400000,
-     .help = "after a call ends, how long (wall time) to wait for its wrap-up before closing it"},
+     .help = "after a call ends, how long (event time; wall time on a quiet partition) to wait for its wrap-up"},
     {CP_CFG_AT_KEY("open_call_timeout", struct agg_cfg, open_call_timeout_ms), CP_CFG_DURATION,
      .dflt = "4h", .min = 60000, .max = 604800000,
      .help = "event time without news after which a call that never ended is closed (counted)"},

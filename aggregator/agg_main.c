@@ -325,6 +325,7 @@ static void handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_are
     }
     if (ev.ts > pt->watermark_us)
         pt->watermark_us = ev.ts;
+    pt->last_event_wall_us = cp_time_now_us();
     o->dirty = true;
     if (rc == AGG_FULL || rc < 0) {
         finish_call(agg, o, true);
@@ -348,7 +349,13 @@ static void sweep(struct agg *agg)
         struct cp_map_slot *s;
         while ((s = cp_map_next(&pt->calls, &it))) {
             struct agg_open *o = s->val;
-            if (o->ended_wall_us && now - o->ended_wall_us >= agg->cfg->wrapup_wait_ms * 1000) {
+            /* The wrap-up wait runs in event time, so a backlog replayed after a
+             * restart does not close calls before their wrap-up is read; only a
+             * partition that has gone quiet falls back to wall time. */
+            int64_t wait_us = agg->cfg->wrapup_wait_ms * 1000;
+            bool quiet = now - pt->last_event_wall_us >= wait_us && now - o->ended_wall_us >= wait_us;
+            if (o->ended_wall_us &&
+                (pt->watermark_us - o->call->t_end >= wait_us || quiet)) {
                 o->dirty = true;
                 finish_call(agg, o, false);
             } else if (!o->ended_wall_us &&
