@@ -238,7 +238,7 @@ done
 wait_until 30 queue_drained || fail "queue not drained"
 wait_until 10 metric_is 'callpipe_ingest_rejects_total{source="pbx-big",reason="record longer than max_record"}' 1 ||
     fail "no reject counted for the 10 MB line"
-curl -sf "http://127.0.0.1:$P_ADMIN/metrics" | grep '^callpipe_ingest_rejects_total' >"$tmp/rejects.txt"
+metrics_text | grep '^callpipe_ingest_rejects_total' >"$tmp/rejects.txt"
 sum_rejects() { awk -v s="source=\"$1\"" 'index($0, s) { n += $NF } END { print n + 0 }' "$tmp/rejects.txt"; }
 [ "$(sum_rejects pbx-garbage)" = 50 ] || fail "garbage: $(grep garbage "$tmp/rejects.txt")"
 [ "$(sum_rejects pbx-utf8)" = 2 ] || fail "utf8: $(grep utf8 "$tmp/rejects.txt")"

@@ -49,14 +49,23 @@ collector_stop() { # SIGTERM, returns the exit status
     return $rc
 }
 
+# The text is read whole before awk looks at it: piping curl into an awk that
+# exits at the first match fails curl with EPIPE (exit 23) under pipefail.
+metrics_text() {
+    curl -sf -m 10 "http://127.0.0.1:$COLLECTOR_ADMIN/metrics" 2>/dev/null || true
+}
+
 metric() { # exact series name with labels -> value (integer part), "" if absent
-    curl -sf "http://127.0.0.1:$COLLECTOR_ADMIN/metrics" 2>/dev/null |
-        awk -v s="$1 " 'index($0, s) == 1 { v = $NF; sub(/\..*$/, "", v); print v; exit }'
+    local text
+    text=$(metrics_text)
+    awk -v s="$1 " 'index($0, s) == 1 { v = $NF; sub(/\..*$/, "", v); print v; exit }' <<<"$text"
 }
 
 metric_sum() { # family name -> sum over every series of it (0 if none)
-    curl -sf "http://127.0.0.1:$COLLECTOR_ADMIN/metrics" 2>/dev/null |
-        awk -v f="$1" 'index($0, f "{") == 1 || $1 == f { s += $NF } END { printf "%d\n", s }'
+    local text
+    text=$(metrics_text)
+    awk -v f="$1" 'index($0, f "{") == 1 || $1 == f { s += $NF } END { printf "%d\n", s }' \
+        <<<"$text"
 }
 
 metric_is() { # SERIES VALUE: true when the series has that value now (for wait_until)
