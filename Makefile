@@ -74,12 +74,19 @@ $(LIBSVC): $(SERVICE_OBJ)
 $(CALLPIPE): $(BUILD)/cmd/main.o $(LIBSVC) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBSVC) $(LIBCORE) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE) $(LIBS) -lcmocka
-
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE)
+# Test helpers as an archive: a program pulls only the helpers it calls
+# (tools do not link cmocka; the golden runner needs it).
+LIBTEST := $(BUILD)/libcallpipe-test.a
+$(LIBTEST): $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBSVC) $(LIBCORE) $(LIBS)
+	rm -f $@ && ar rcs $@ $(TESTLIB_OBJ)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBTEST) $(LIBSVC) $(LIBCORE)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBSVC) $(LIBCORE) $(LIBS) -lcmocka
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBTEST) $(LIBSVC) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBSVC) $(LIBCORE) $(LIBS)
 
 # Every test: unit binaries, integration scripts, short fuzz runs.
 check: all fuzz-build

@@ -59,6 +59,12 @@ struct cp_source_format {
      * out->reject) or the emitter failed. */
     int (*parse)(void *state, const struct cp_source_ctx *ctx, const char *rec, size_t len,
                  struct cp_emit *out);
+    /* CP_FRAME_CUSTOM only (AMI and ESL blocks): looks for the end of the first
+     * record in buf[0..len) and returns its length including any terminator
+     * (> 0), 0 when more bytes are needed, or a negative code when the bytes
+     * can never form a record (the engine then skips to the next line).  The
+     * record handed to parse() is buf[0..returned length).  Pure, like parse. */
+    long (*frame)(void *state, const char *buf, size_t len);
 };
 
 /* The registry of every compiled-in format (ingest/sources.c). */
