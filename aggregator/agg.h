@@ -110,6 +110,8 @@ struct agg {
         struct cp_counter *events, *duplicates, *undecodable, *calls, *forced, *pg_errors,
             *flushes;
         struct cp_histogram *flush_seconds, *flush_events;
+        struct cp_histogram *copy_seconds; /* the `COPY calls` statement of each flush */
+        struct cp_counter *copy_rows;      /* rows that statement wrote */
         struct cp_gauge *open_calls;
         struct cp_metric_family *lag;
     } m;

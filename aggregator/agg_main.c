@@ -469,6 +469,11 @@ static void setup_metrics(struct agg *agg)
                                                 CP_ARRAY_LEN(secs));
     agg->m.flush_events = cp_metrics_histogram(r, "callpipe_aggregator_flush_events",
                                                "events per flush", sizes, CP_ARRAY_LEN(sizes));
+    agg->m.copy_seconds = cp_metrics_histogram(r, "callpipe_aggregator_calls_copy_seconds",
+                                               "duration of the COPY of finished calls in a "
+                                               "committed flush", secs, CP_ARRAY_LEN(secs));
+    agg->m.copy_rows = cp_metrics_counter(r, "callpipe_aggregator_calls_copy_rows_total",
+                                          "finished-call rows written by those COPYs");
     agg->m.open_calls = cp_metrics_gauge(r, "callpipe_aggregator_open_calls", "calls in flight");
     static const char *const plabel[] = {"partition", NULL};
     agg->m.lag = cp_metrics_family(r, CP_METRIC_GAUGE, "callpipe_aggregator_lag_messages",
