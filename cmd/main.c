@@ -14,6 +14,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"ingest", cp_cmd_ingest, "collect PBX call events over TCP, HTTP and syslog into Kafka"},
     {"aggregator", cp_cmd_aggregator, "turn events into queue metrics and finished calls in PostgreSQL"},
+    {"loader", cp_cmd_loader, "send finished calls to Salesforce with Bulk API 2.0 ingest jobs"},
     {"migrate", cp_cmd_migrate, "apply the numbered SQL migrations in schema/ to PostgreSQL"},
 };
 
