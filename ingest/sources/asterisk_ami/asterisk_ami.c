@@ -245,7 +245,7 @@ static void common(struct mp *m, enum cp_kind kind)
     if (!ev->call)
         ev->call = ev->leg; /* pre-12 events carry no Linkedid: the caller's channel is the call */
     if (!ev->call)
-        bad(m, CP_ERR_MISSING, "missing: Linkedid");
+        bad(m, CP_ERR_MISSING, "missing: Linkedid/Uniqueid");
     const struct hdr *t = get(m->b, "Timestamp");
     if (t) {
         if (cp_ast_epoch(t->v, t->vl, &ev->ts) != 0)
