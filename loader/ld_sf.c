@@ -33,7 +33,7 @@ int ld_sf_init(struct ld_sf *s, const struct ld_org_cfg *cfg, long timeout_ms)
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     s->timeout_ms = timeout_ms;
-    snprintf(s->ident, sizeof s->ident, "loader org=%s", cfg->name);
+    snprintf(s->ident, sizeof s->ident, "org=%s", cfg->name);
     s->multi = curl_multi_init();
     s->easy = curl_easy_init();
     return s->multi && s->easy ? 0 : CP_ERR_NOMEM;
