@@ -493,7 +493,10 @@ bool agg_call_complete(const struct agg_call *c)
         return false;
     for (uint32_t i = 0; i < c->n_visits; i++) {
         const struct agg_visit *v = &c->visits[i];
-        if (!v->b_offer || !(v->b_answer || v->b_leave))
+        /* A caller still waiting when the call ended hung up in the queue:
+         * agg_call_finish books that abandon, so nothing is left to wait for. */
+        bool waiting_at_end = v->t_enter && !v->t_connect && !v->t_leave;
+        if (!v->b_offer || !(v->b_answer || v->b_leave || waiting_at_end))
             return false;
     }
     /* An agent segment is settled once handle time is booked (wrap-up ended). */

@@ -229,7 +229,7 @@ static void test_caller_hangs_up_in_queue_without_leave(void **state)
     struct agg_call *c = newcall();
     apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "q"), &t);
     apply(c, mk(CP_KIND_CALL_END, 25000, NULL), &t);
-    assert_false(agg_call_complete(c));
+    assert_true(agg_call_complete(c)); /* nothing left to wait for: finish books the abandon */
     struct agg_call_row r;
     agg_call_finish(c, &t.sink, false, &r);
     assert_int_equal(row(&t, "q", T0)->abandoned, 1);
