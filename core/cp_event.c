@@ -128,17 +128,39 @@ DEFINE_PARSE(cp_disp_parse, enum cp_disp, disp_names, CP_DISP__COUNT)
 DEFINE_PARSE(cp_qout_parse, enum cp_qout, qout_names, CP_QOUT__COUNT)
 DEFINE_PARSE(cp_side_parse, enum cp_side, side_names, CP_SIDE__COUNT)
 
+/*
+ * Length of the C string s when it is at most max bytes, else max + 1, in one
+ * pass that also notes whether any byte is not ASCII, so that the UTF-8 check
+ * runs only on strings that need it.  Event strings are short: a byte loop
+ * beats strnlen + cp_utf8_valid, whose call and set-up costs dominate there.
+ */
+static size_t scan_cstr(const char *s, size_t max, bool *ascii)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned char any = 0;
+    size_t i = 0;
+    for (; i <= max; i++) {
+        unsigned char c = u[i];
+        if (c == 0)
+            break;
+        any |= c;
+    }
+    *ascii = any < 0x80;
+    return i;
+}
+
 /* A present string must fit its bound and be valid UTF-8 (a C string has no NUL inside). */
 static int check_str(const char *s, size_t max, const char *too_long, const char *bad_utf8,
                      const char **why)
 {
     if (!s) return 0;
-    size_t n = strnlen(s, max + 1);
+    bool ascii;
+    size_t n = scan_cstr(s, max, &ascii);
     if (n > max) {
         *why = too_long;
         return CP_ERR_TOOBIG;
     }
-    if (!cp_utf8_valid(s, n)) {
+    if (!ascii && !cp_utf8_valid(s, n)) {
         *why = bad_utf8;
         return CP_ERR_UTF8;
     }

@@ -144,6 +144,12 @@ int cp_side_parse(const char *s, size_t len, enum cp_side *out);
  * with a human reason in `why` (a static string). */
 int cp_event_validate(const struct cp_event *ev, const char **why);
 
+/* cp_event_validate, optionally without the per-string length and UTF-8 checks,
+ * for code that made them itself on every string it set (the msgpack decoder, a
+ * parser that checks its input as it reads it).  The collector still runs the
+ * full cp_event_validate on every event it produces. */
+int cp_event_validate_opt(const struct cp_event *ev, bool check_strings, const char **why);
+
 /* True when both events carry the same values (strings compared by content,
  * NULL only equals NULL; x pairs compared in order). */
 bool cp_event_equal(const struct cp_event *a, const struct cp_event *b);

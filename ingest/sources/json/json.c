@@ -516,8 +516,10 @@ static void elem_complete(struct jp *p)
             return;
         }
     }
+    /* Every string this parser set passed its bound and string_ok already;
+     * the collector validates the whole event again before producing it. */
     const char *why = NULL;
-    int rc = cp_event_validate(ev, &why);
+    int rc = cp_event_validate_opt(ev, false, &why);
     if (rc < 0)
         bad(p, rc, why ? why : "invalid event", -1);
 }
