@@ -83,7 +83,7 @@ static int pg_ensure(struct ld *ld)
     struct cp_pg_error err = {{0}, {0}, 0};
     int rc = cp_pg_connect(ld->conninfo, &(struct cp_pg_retry){1, 0, 0}, &ld->pg, &err);
     if (rc) {
-        cp_warn("loader", "could not connect to PostgreSQL: %s", err.msg);
+        cp_warn("postgres", "could not connect: %s", err.msg);
         ld->pg = NULL;
         atomic_store(&ld->pg_ok, false);
         return rc;
@@ -114,7 +114,7 @@ static int pg_ensure(struct ld *ld)
 
 static void pg_failed(struct ld *ld, const char *what, const struct cp_pg_error *err)
 {
-    cp_warn("loader", "could not %s: %s", what, err->msg);
+    cp_warn("postgres", "could not %s: %s", what, err->msg);
     if (ld->pg && PQstatus(ld->pg) != CONNECTION_OK) {
         PQfinish(ld->pg);
         ld->pg = NULL;
