@@ -184,7 +184,7 @@ int cp_ast_local_time(const char *s, size_t len, const char *tz, int64_t *out_us
         *why = "no time zone configured";
         return CP_ERR_CONFIG;
     }
-    if (y < 1970 || d > 31) {
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
         *why = "time out of range";
         return CP_ERR_RANGE;
     }
@@ -195,7 +195,7 @@ int cp_ast_local_time(const char *s, size_t len, const char *tz, int64_t *out_us
         return rc;
     }
     if (rc) {
-        *why = "time out of range";
+        *why = "local time does not exist in the zone"; /* the hour skipped at DST start */
         return CP_ERR_RANGE;
     }
     int64_t v = base + frac;
