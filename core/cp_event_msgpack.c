@@ -114,28 +114,151 @@ int cp_event_encode(const struct cp_event *ev, struct msgpack_sbuffer *out)
     return n > (size_t)INT32_MAX ? CP_ERR_TOOBIG : (int)n;
 }
 
-struct fixed_buf {
-    char *buf;
-    size_t cap;
-    size_t len;
+/*
+ * cp_event_encode_to writes the same bytes as pack_event (the smallest msgpack
+ * form of each value, as msgpack-c chooses it; test_event_encode compares the
+ * two) straight into the caller's buffer: msgpack-c's packer calls its write
+ * callback, a bounds check and a memcpy for every tag and key, which cost more
+ * than the encoding itself.  Keys are constants copied with fixed lengths.
+ */
+struct wbuf {
+    unsigned char *p, *end;
+    bool over;
 };
 
-static int fixed_write(void *data, const char *b, size_t len)
+static inline bool w_room(struct wbuf *w, size_t n)
 {
-    struct fixed_buf *fb = data;
-    if (fb->cap - fb->len < len) return -1;
-    memcpy(fb->buf + fb->len, b, len);
-    fb->len += len;
-    return 0;
+    if ((size_t)(w->end - w->p) < n) {
+        w->over = true;
+        return false;
+    }
+    return true;
+}
+
+static inline void w_be(unsigned char *d, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+}
+
+static inline void w_tag_be(struct wbuf *w, unsigned char tag, uint64_t v, int n)
+{
+    if (!w_room(w, 1 + (size_t)n)) return;
+    w->p[0] = tag;
+    w_be(w->p + 1, v, n);
+    w->p += 1 + n;
+}
+
+static inline void w_map(struct wbuf *w, uint32_t n)
+{
+    if (n < 16) {
+        if (w_room(w, 1)) *w->p++ = (unsigned char)(0x80 | n);
+    } else if (n < 65536) {
+        w_tag_be(w, 0xde, n, 2);
+    } else {
+        w_tag_be(w, 0xdf, n, 4);
+    }
+}
+
+static inline void w_str(struct wbuf *w, const char *s, size_t n)
+{
+    if (n < 32) {
+        if (!w_room(w, 1 + n)) return;
+        *w->p++ = (unsigned char)(0xa0 | n);
+    } else if (n < 256) {
+        if (!w_room(w, 2 + n)) return;
+        *w->p++ = 0xd9;
+        *w->p++ = (unsigned char)n;
+    } else if (n < 65536) {
+        if (!w_room(w, 3 + n)) return;
+        w_tag_be(w, 0xda, n, 2);
+    } else {
+        if (!w_room(w, 5 + n)) return;
+        w_tag_be(w, 0xdb, n, 4);
+    }
+    memcpy(w->p, s, n);
+    w->p += n;
+}
+
+/* msgpack-c's pack_real_int64: the shortest form, unsigned tags for d >= 128. */
+static inline void w_int(struct wbuf *w, int64_t d)
+{
+    if (d < -(INT64_C(1) << 5)) {
+        if (d < -(INT64_C(1) << 15)) {
+            if (d < -(INT64_C(1) << 31))
+                w_tag_be(w, 0xd3, (uint64_t)d, 8);
+            else
+                w_tag_be(w, 0xd2, (uint64_t)d & 0xffffffffu, 4);
+        } else if (d < -(INT64_C(1) << 7)) {
+            w_tag_be(w, 0xd1, (uint64_t)d & 0xffffu, 2);
+        } else {
+            w_tag_be(w, 0xd0, (uint64_t)d & 0xffu, 1);
+        }
+    } else if (d < (INT64_C(1) << 7)) {
+        if (w_room(w, 1)) *w->p++ = (unsigned char)(int8_t)d;
+    } else if (d < (INT64_C(1) << 8)) {
+        w_tag_be(w, 0xcc, (uint64_t)d, 1);
+    } else if (d < (INT64_C(1) << 16)) {
+        w_tag_be(w, 0xcd, (uint64_t)d, 2);
+    } else if (d < (INT64_C(1) << 32)) {
+        w_tag_be(w, 0xce, (uint64_t)d, 4);
+    } else {
+        w_tag_be(w, 0xcf, (uint64_t)d, 8);
+    }
+}
+
+#define W_KEY(w, lit) w_str(w, lit, sizeof(lit) - 1)
+
+static inline void w_cstr(struct wbuf *w, const char *s)
+{
+    if (!s) {
+        if (w_room(w, 1)) *w->p++ = 0xc0;
+        return;
+    }
+    w_str(w, s, strlen(s));
 }
 
 int cp_event_encode_to(const struct cp_event *ev, char *buf, size_t cap)
 {
-    struct fixed_buf fb = {buf, cap, 0};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &fb, fixed_write);
-    if (pack_event(&pk, ev) != 0) return CP_ERR_TOOBIG;
-    return fb.len > (size_t)INT32_MAX ? CP_ERR_TOOBIG : (int)fb.len;
+    struct wbuf w = {(unsigned char *)buf, (unsigned char *)buf + cap, false};
+    uint32_t nx = ev->nx < CP_EVENT_X_MAX ? ev->nx : CP_EVENT_X_MAX;
+    uint32_t n = 1 + (nx > 0);
+    EV_FIELDS(C_S, C_T, C_E, C_D, C_I)
+    w_map(&w, n);
+    W_KEY(&w, "v");
+    w_int(&w, ev->v);
+#define W_S(k, f)                                                                                  \
+    if (ev->f) {                                                                                   \
+        W_KEY(&w, k);                                                                              \
+        w_cstr(&w, ev->f);                                                                         \
+    }
+#define W_T(k, f)                                                                                  \
+    if (ev->f != 0) {                                                                              \
+        W_KEY(&w, k);                                                                              \
+        w_int(&w, ev->f);                                                                          \
+    }
+#define W_E(k, f, name)                                                                            \
+    if (name(ev->f)) {                                                                             \
+        W_KEY(&w, k);                                                                              \
+        w_cstr(&w, name(ev->f));                                                                   \
+    }
+#define W_D(k, f)                                                                                  \
+    if (ev->f != -1) {                                                                             \
+        W_KEY(&w, k);                                                                              \
+        w_int(&w, ev->f);                                                                          \
+    }
+    EV_FIELDS(W_S, W_T, W_E, W_D, W_T)
+    if (nx > 0) {
+        W_KEY(&w, "x");
+        w_map(&w, nx);
+        for (uint32_t i = 0; i < nx; i++) {
+            w_cstr(&w, ev->x[i].key);
+            w_cstr(&w, ev->x[i].val);
+        }
+    }
+    if (w.over) return CP_ERR_TOOBIG;
+    size_t len = (size_t)(w.p - (unsigned char *)buf);
+    return len > (size_t)INT32_MAX ? CP_ERR_TOOBIG : (int)len;
 }
 
 /* ---- decoding -------------------------------------------------------------------------------- */
