@@ -17,7 +17,15 @@
 
 /* ---- configuration (ingest_config.c) ---- */
 
-enum ing_transport { ING_TCP = 0, ING_HTTP, ING_SYSLOG_UDP, ING_SYSLOG_TCP };
+enum ing_transport {
+    ING_TCP = 0,    /* we listen, the PBX connects and streams records */
+    ING_HTTP,       /* we listen, the PBX POSTs records */
+    ING_SYSLOG_UDP, /* syslog datagrams carrying records */
+    ING_SYSLOG_TCP, /* syslog over TCP (LF or octet-counted) carrying records */
+    ING_TCP_CLIENT, /* we connect to the PBX (AMI, ESL, SMDR in client mode) */
+    ING_FILE_DROP,  /* files dropped into a directory (CUCM CDR), each processed once */
+    ING_FILE_TAIL,  /* a file that grows (queue_log), followed across rotation */
+};
 
 struct ing_source_cfg {
     char *name; /* the PBX id: `pbx` of every event */
@@ -32,6 +40,16 @@ struct ing_source_cfg {
     char *allow;                  /* TCP peer ranges "127.0.0.0/8,::1/128"; NULL = anyone */
     int64_t max_record;
     int64_t max_body;
+    char *connect;                 /* tcp-client: "host:port" of the PBX */
+    char *username;                /* tcp-client: AMI user name */
+    struct cp_secret login_secret; /* tcp-client: AMI secret / ESL password */
+    int login_mode;                /* tcp-client AMI: 0 md5 challenge, 1 plain */
+    char *path;                    /* file-drop: directory; file-tail: file */
+    char *done_dir;                /* file-drop: where processed files are moved */
+    char *ledger;                  /* file-drop: file recording processed files (survives restarts) */
+    struct cp_secret access_key;   /* HTTP: X-Amz-Firehose-Access-Key (Amazon Connect via Firehose) */
+    struct cp_secret twilio_token; /* HTTP: Twilio auth token for X-Twilio-Signature */
+    char *public_url;              /* HTTP: the URL Twilio posts to (part of the signature) */
 };
 
 struct ing_kafka_cfg {
@@ -62,6 +80,8 @@ struct ing_cfg {
 };
 
 extern const struct cp_config_table ing_cfg_table;
+/* "tcp", "http", ... as written in the configuration. */
+const char *ing_transport_name(int transport);
 /* Cross-field checks the table cannot express (formats exist, listen parses, ...). */
 int ing_cfg_validate(const struct ing_cfg *cfg, char *err, size_t errcap);
 /* "host:port" → parts; 0 or CP_ERR_PARSE. */
@@ -153,10 +173,14 @@ struct ing_loop {
     bool paused; /* this loop's view of backpressure */
     struct ing_conn *conns; /* TCP connections, for pause/resume and drain */
     struct cp_arena arena;  /* per-record scratch, reset after each record */
+    int64_t read_us;        /* wall time of the TCP read being handled, else 0: the records of
+                             * one read share one receive time and one clock call */
     uv_handle_t **listeners;
     size_t n_listeners;
     struct cp_http_server **http;
     void **http_args;
+    void *clients; /* ingest_client.c's list */
+    void *files;   /* ingest_files.c's list */
     size_t n_http;
     size_t http_open;       /* servers still draining after ing_http_stop */
     atomic_int stop_phase;  /* requested by the controller: 1 stop accepting, 2 close streams, 3 exit */
@@ -176,8 +200,9 @@ struct ing {
 
 /* Parses one framed record of `src` and produces its events; rejects go to the dead letters. */
 typedef void (*ing_reject_fn)(void *arg, uint32_t index, const char *reason);
-/* Returns the number of events produced. `on_reject` (may be NULL) hears each rejected element. */
-int ing_handle_record(struct ing_loop *l, struct ing_source *src, const char *peer,
+/* Returns the number of events produced. `state` is the format's per-connection state (or NULL);
+ * `on_reject` (may be NULL) hears each rejected element. */
+int ing_handle_record(struct ing_loop *l, struct ing_source *src, void *state, const char *peer,
                       const char *rec, size_t len, struct ing_waiter *w, ing_reject_fn on_reject,
                       void *reject_arg);
 void ing_reject(struct ing_loop *l, struct ing_source *src, const char *peer, const char *reason,
@@ -191,6 +216,12 @@ void ing_net_tick(struct ing_loop *l);
 /* Returns the bound port or a negative code. */
 int ing_http_listen(struct ing_loop *l, struct ing_source *src, char *err, size_t errcap);
 void ing_http_stop(struct ing_loop *l, unsigned drain_ms);
+/* Outbound sources (ingest_client.c): connect, log in, reconnect with backoff. Loop 0 only. */
+int ing_client_start(struct ing_loop *l, struct ing_source *src, char *err, size_t errcap);
+void ing_client_stop(struct ing_loop *l);
+/* File sources (ingest_files.c): a drop directory or a followed file. Loop 0 only. */
+int ing_files_start(struct ing_loop *l, struct ing_source *src, char *err, size_t errcap);
+void ing_files_stop(struct ing_loop *l);
 /* Queues a finished waiter for its loop (any thread). */
 void ing_loop_complete(struct ing_waiter *w);
 

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const transports[] = {"tcp", "http", "syslog-udp", "syslog-tcp", NULL};
+static const char *const transports[] = {"tcp",         "http",      "syslog-udp", "syslog-tcp",
+                                         "tcp-client",  "file-drop", "file-tail",  NULL};
 static const char *const framings[] = {"auto", "lines", "octet", NULL};
+static const char *const login_modes[] = {"md5", "plain", NULL};
 
 static const struct cp_config_field source_fields[] = {
     {CP_CFG_AT(struct ing_source_cfg, name), CP_CFG_STRING, .flags = CP_CFG_REQUIRED,
@@ -18,8 +20,8 @@ static const struct cp_config_field source_fields[] = {
      .help = "source format (see ingest/sources/)"},
     {CP_CFG_AT(struct ing_source_cfg, transport), CP_CFG_ENUM, .enum_names = transports,
      .dflt = "tcp", .help = "how records arrive"},
-    {CP_CFG_AT(struct ing_source_cfg, listen), CP_CFG_STRING, .flags = CP_CFG_REQUIRED,
-     .help = "listen address host:port (IPv4, [IPv6]); port 0 picks a free port"},
+    {CP_CFG_AT(struct ing_source_cfg, listen), CP_CFG_STRING,
+     .help = "tcp, http, syslog: listen address host:port (IPv4, [IPv6]); port 0 picks a free port"},
     {CP_CFG_AT(struct ing_source_cfg, framing), CP_CFG_ENUM, .enum_names = framings,
      .dflt = "auto",
      .help = "TCP framing: auto detects RFC 6587 octet counting from the first byte"},
@@ -34,7 +36,28 @@ static const struct cp_config_field source_fields[] = {
     {CP_CFG_AT(struct ing_source_cfg, max_record), CP_CFG_SIZE, .dflt = "64KiB", .min = 64,
      .max = 16 << 20, .help = "longest record; longer ones are cut and dead-lettered"},
     {CP_CFG_AT(struct ing_source_cfg, max_body), CP_CFG_SIZE, .dflt = "4MiB", .min = 1024,
-     .max = 64 << 20, .help = "HTTP: largest request body (413 above)"},
+     .max = 64 << 20, .help = "HTTP and file-drop: largest body or file (413 / dead letter above)"},
+    {CP_CFG_AT(struct ing_source_cfg, connect), CP_CFG_STRING,
+     .help = "tcp-client: the PBX's host:port (AMI 5038, ESL 8021, SMDR)"},
+    {CP_CFG_AT(struct ing_source_cfg, username), CP_CFG_STRING,
+     .help = "tcp-client: AMI user name"},
+    {CP_CFG_AT(struct ing_source_cfg, login_secret), CP_CFG_SECRET,
+     .help = "tcp-client: AMI secret or ESL password (env:NAME or file:PATH)"},
+    {CP_CFG_AT_KEY("login", struct ing_source_cfg, login_mode), CP_CFG_ENUM,
+     .enum_names = login_modes, .dflt = "md5",
+     .help = "tcp-client AMI: md5 (challenge; the secret never crosses the wire) or plain"},
+    {CP_CFG_AT(struct ing_source_cfg, path), CP_CFG_STRING,
+     .help = "file-drop: the drop directory; file-tail: the file to follow"},
+    {CP_CFG_AT(struct ing_source_cfg, done_dir), CP_CFG_STRING,
+     .help = "file-drop: processed files are moved here (default <path>/done)"},
+    {CP_CFG_AT(struct ing_source_cfg, ledger), CP_CFG_STRING,
+     .help = "file-drop: ledger of processed files (default <path>/.callpipe-ledger)"},
+    {CP_CFG_AT(struct ing_source_cfg, access_key), CP_CFG_SECRET,
+     .help = "HTTP: required X-Amz-Firehose-Access-Key (Amazon Connect through Firehose)"},
+    {CP_CFG_AT(struct ing_source_cfg, twilio_token), CP_CFG_SECRET,
+     .help = "HTTP: Twilio auth token; requests must carry a valid X-Twilio-Signature"},
+    {CP_CFG_AT(struct ing_source_cfg, public_url), CP_CFG_STRING,
+     .help = "HTTP: the public URL Twilio posts to (signatures are computed over it)"},
 };
 static const struct cp_config_table source_table = CP_CFG_TABLE(struct ing_source_cfg,
                                                                  source_fields);
@@ -96,6 +119,12 @@ const struct cp_config_table ing_cfg_table = {
     .env_prefix = "CALLPIPE_INGEST",
 };
 
+const char *ing_transport_name(int transport)
+{
+    return transport >= 0 && transport < (int)CP_ARRAY_LEN(transports) - 1 ? transports[transport]
+                                                                       : "?";
+}
+
 int ing_parse_listen(const char *listen, char *host, size_t hostcap, int *port)
 {
     const char *colon;
@@ -148,15 +177,33 @@ int ing_cfg_validate(const struct ing_cfg *cfg, char *err, size_t errcap)
                 n += (size_t)snprintf(err + n, errcap - n, " %s", (*f)->name);
             return CP_ERR_CONFIG;
         }
-        if (ing_parse_listen(s->listen, host, sizeof host, &port)) {
+        bool listens = s->transport == ING_TCP || s->transport == ING_HTTP ||
+                       s->transport == ING_SYSLOG_UDP || s->transport == ING_SYSLOG_TCP;
+        if (listens && (!s->listen || ing_parse_listen(s->listen, host, sizeof host, &port))) {
             snprintf(err, errcap, "sources[%zu] (%s): listen \"%s\" is not host:port", i, s->name,
-                     s->listen);
+                     s->listen ? s->listen : "");
             return CP_ERR_CONFIG;
         }
-        if (s->transport == ING_HTTP && !s->token.value && !s->hmac_secret.value) {
+        if (s->transport == ING_TCP_CLIENT &&
+            (!s->connect || ing_parse_listen(s->connect, host, sizeof host, &port) || port == 0)) {
+            snprintf(err, errcap, "sources[%zu] (%s): a tcp-client source needs connect: host:port",
+                     i, s->name);
+            return CP_ERR_CONFIG;
+        }
+        if ((s->transport == ING_FILE_DROP || s->transport == ING_FILE_TAIL) && !s->path) {
+            snprintf(err, errcap, "sources[%zu] (%s): a file source needs path", i, s->name);
+            return CP_ERR_CONFIG;
+        }
+        if (s->transport == ING_HTTP && !s->token.value && !s->hmac_secret.value &&
+            !s->access_key.value && !s->twilio_token.value) {
             snprintf(err, errcap,
-                     "sources[%zu] (%s): an HTTP source needs a token or an hmac_secret", i,
-                     s->name);
+                     "sources[%zu] (%s): an HTTP source needs a token, an hmac_secret, an "
+                     "access_key or a twilio_token",
+                     i, s->name);
+            return CP_ERR_CONFIG;
+        }
+        if (s->twilio_token.value && !s->public_url) {
+            snprintf(err, errcap, "sources[%zu] (%s): twilio_token needs public_url", i, s->name);
             return CP_ERR_CONFIG;
         }
         for (size_t j = 0; j < i; j++)

@@ -10,6 +10,7 @@
 
 #include "cp_log.h"
 #include "cp_time.h"
+#include "sources/amazon_connect/firehose.h"
 
 #define MAX_LISTED_REJECTS 100
 
@@ -67,11 +68,30 @@ static void note_reject(void *arg, uint32_t index, const char *reason)
     rj_append(hw, "\"}", 2, false);
 }
 
+/* Kinesis Data Firehose wants its own answer: {"requestId":..,"timestamp":..} and 200. */
+static void firehose_answer(struct cp_http_req *req, int status, const char *error)
+{
+    char body[1024];
+    int n = cp_firehose_response(body, sizeof body, cp_http_req_header(req, "X-Amz-Firehose-Request-Id"),
+                                 cp_time_now_us() / 1000, error);
+    const char *hdr[] = {"Content-Type", "application/json", NULL};
+    cp_http_respond(req, status, hdr, body, n > 0 ? (size_t)n : 0);
+}
+
+static bool is_firehose(const struct ing_source *src)
+{
+    return src->cfg->access_key.value != NULL;
+}
+
 static void http_done(struct ing_waiter *w)
 {
     struct http_wait *hw = (struct http_wait *)w;
     int failed = atomic_load(&w->failed);
-    if (failed) {
+    if (is_firehose(hw->src)) {
+        /* Rejected records are in the dead-letter topic: for Firehose the
+         * request is delivered unless Kafka failed (then it retries). */
+        firehose_answer(hw->req, failed ? 503 : 200, failed ? "kafka unavailable; retry" : NULL);
+    } else if (failed) {
         cp_http_respond_unavailable(hw->req, 5, "kafka did not acknowledge every event; resend\n");
     } else {
         size_t cap = hw->rj_len + 128;
@@ -106,6 +126,10 @@ static const char *check_auth(struct ing_source *src, struct cp_http_req *req)
         if (!const_eq(h + 7, strlen(h + 7), c->token.value, c->token.len))
             return "wrong bearer token";
     }
+    if (c->access_key.value &&
+        cp_firehose_check_key(c->access_key.value,
+                              cp_http_req_header(req, "X-Amz-Firehose-Access-Key")) != 0)
+        return "bad X-Amz-Firehose-Access-Key";
     if (c->hmac_secret.value) {
         const char *h = cp_http_req_header(req, "X-Callpipe-Signature");
         if (!h || strncmp(h, "sha256=", 7) != 0)
@@ -136,6 +160,10 @@ static void on_request(struct cp_http_req *req, void *arg)
     const char *why = check_auth(src, req);
     if (why) {
         ing_reject(l, src, req->peer, why, req->body, req->body_len);
+        if (is_firehose(src)) {
+            firehose_answer(req, 401, why);
+            return;
+        }
         const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
         cp_http_respond(req, 401, hdr, "unauthorised\n", 13);
         return;
@@ -155,7 +183,7 @@ static void on_request(struct cp_http_req *req, void *arg)
     hw->req = req;
     hw->src = src;
     hw->body_len = req->body_len;
-    int n = ing_handle_record(l, src, req->peer, (const char *)req->body, req->body_len, &hw->w,
+    int n = ing_handle_record(l, src, NULL, req->peer, (const char *)req->body, req->body_len, &hw->w,
                               note_reject, hw);
     hw->events = n > 0 ? (uint32_t)n : 0;
     /* Release the producing hold: the answer goes out once every report is in. */

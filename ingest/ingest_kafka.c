@@ -15,7 +15,11 @@
  * the copy until the delivery report; the report is the only place a record
  * counts as delivered, and the only place an HTTP request learns it may
  * answer 200 (Fluent Bit's Kafka data-loss bugs all came from releasing
- * earlier).  The message opaque is a small `struct dr_ctx` freed in the report.
+ * earlier).  The message opaque says whom a report concerns without an
+ * allocation on the hot path: NULL for a dead letter, the source's address with
+ * its low bit set for a stream event, or a `struct dr_ctx` (malloc'd, freed in
+ * the report) for an event an HTTP request waits for.  The delivery latency
+ * comes from librdkafka (rd_kafka_message_latency), the topic from the message.
  *
  * message.timeout.ms is 0 (infinite): while Kafka is down, records wait in
  * librdkafka's queue instead of timing out; the queue's watermarks pause the
@@ -23,11 +27,31 @@
  */
 
 struct dr_ctx {
-    struct ing_waiter *w;         /* NULL for stream sources */
-    struct ing_source *src;       /* NULL for dead letters */
-    int64_t produced_us;          /* monotonic, for the delivery latency histogram */
-    rd_kafka_topic_t *topic;
+    struct ing_waiter *w;
+    struct ing_source *src;
 };
+
+#define OPAQUE_SRC ((uintptr_t)1) /* struct ing_source is pointer-aligned: bit 0 is free */
+
+static void opaque_decode(void *opaque, struct ing_waiter **w, struct ing_source **src)
+{
+    uintptr_t v = (uintptr_t)opaque;
+    *w = NULL;
+    *src = NULL;
+    if (v & OPAQUE_SRC) {
+        *src = (struct ing_source *)(v & ~OPAQUE_SRC);
+    } else if (opaque) {
+        struct dr_ctx *ctx = opaque;
+        *w = ctx->w;
+        *src = ctx->src;
+    }
+}
+
+static void opaque_free(void *opaque)
+{
+    if (opaque && !((uintptr_t)opaque & OPAQUE_SRC))
+        free(opaque);
+}
 
 static void ing_waiter_release(struct ing_waiter *w)
 {
@@ -38,7 +62,9 @@ static void ing_waiter_release(struct ing_waiter *w)
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct ing_out *out = opaque;
-    struct dr_ctx *ctx = m->_private;
+    struct ing_waiter *w;
+    struct ing_source *src;
+    opaque_decode(m->_private, &w, &src);
     if (m->err) {
         cp_counter_inc(out->dr_errors);
         if (atomic_load(&out->down_since_us) == 0)
@@ -47,29 +73,34 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
          * producer error or a purge at shutdown.  A stream source cannot be
          * asked to resend, so the record goes back into the queue; an HTTP
          * request is told (503) and its client resends (event ids dedupe). */
-        if (!ctx->w && !atomic_load(&out->stop)) {
-            if (rd_kafka_produce(ctx->topic, m->partition, RD_KAFKA_MSG_F_COPY,
-                                 m->payload, m->len, m->key, m->key_len, ctx) == 0) {
+        if (!w && !atomic_load(&out->stop)) {
+            if (rd_kafka_produce(m->rkt, m->partition, RD_KAFKA_MSG_F_COPY, m->payload, m->len,
+                                 m->key, m->key_len, m->_private) == 0) {
                 cp_counter_inc(out->redelivered);
                 return;
             }
         }
-        cp_warn("kafka", "could not deliver a record to %s: %s", rd_kafka_topic_name(ctx->topic),
+        cp_warn("kafka", "could not deliver a record to %s: %s", rd_kafka_topic_name(m->rkt),
                 rd_kafka_err2str(m->err));
-        if (ctx->w)
-            atomic_fetch_add(&ctx->w->failed, 1);
+        if (w)
+            atomic_fetch_add(&w->failed, 1);
     } else {
-        atomic_store(&out->last_ok_us, cp_time_mono_us());
-        atomic_store(&out->down_since_us, 0);
-        if (ctx->src) {
-            cp_counter_inc(ctx->src->m.events_out);
-            cp_histogram_observe(ctx->src->m.delivery_seconds,
-                                 (double)(cp_time_mono_us() - ctx->produced_us) / 1e6);
+        /* Reports come in batches: one clock read serves a batch's worth of
+         * them within the same microseconds, so only store when it moved. */
+        int64_t now = cp_time_mono_us();
+        if (atomic_load_explicit(&out->last_ok_us, memory_order_relaxed) != now)
+            atomic_store(&out->last_ok_us, now);
+        if (atomic_load_explicit(&out->down_since_us, memory_order_relaxed) != 0)
+            atomic_store(&out->down_since_us, 0);
+        if (src) {
+            cp_counter_inc(src->m.events_out);
+            int64_t lat = rd_kafka_message_latency(m);
+            cp_histogram_observe(src->m.delivery_seconds, lat > 0 ? (double)lat / 1e6 : 0.0);
         }
     }
-    if (ctx->w)
-        ing_waiter_release(ctx->w);
-    free(ctx);
+    if (w)
+        ing_waiter_release(w);
+    opaque_free(m->_private);
 }
 
 static void *poller_main(void *arg)
@@ -165,26 +196,39 @@ int ing_out_stop(struct ing_out *out)
 static int produce(struct ing_out *out, rd_kafka_topic_t *topic, const char *key, size_t key_len,
                    const void *payload, size_t len, struct ing_source *src, struct ing_waiter *w)
 {
-    struct dr_ctx *ctx = malloc(sizeof *ctx);
-    if (!ctx)
-        return CP_ERR_NOMEM;
-    ctx->w = w;
-    ctx->src = src;
-    ctx->topic = topic;
-    ctx->produced_us = cp_time_mono_us();
-    if (w)
+    void *opaque = NULL;
+    if (w) {
+        struct dr_ctx *ctx = malloc(sizeof *ctx);
+        if (!ctx)
+            return CP_ERR_NOMEM;
+        ctx->w = w;
+        ctx->src = src;
+        opaque = ctx;
         atomic_fetch_add(&w->pending, 1);
+    } else if (src) {
+        opaque = (void *)((uintptr_t)src | OPAQUE_SRC);
+    }
     /* F_BLOCK: the watermarks pause inputs well before the queue is full; if a
      * burst still fills it, this loop waits for room rather than dropping. */
     if (rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK,
-                         (void *)payload, len, key, key_len, ctx) != 0) {
+                         (void *)payload, len, key, key_len, opaque) != 0) {
         int rc = cp_kafka_err(rd_kafka_last_error());
         if (w)
             atomic_fetch_sub(&w->pending, 1);
-        free(ctx);
+        opaque_free(opaque);
         return rc;
     }
     return 0;
+}
+
+/* Appends s (at most CP_EVENT_STR_MAX bytes) without its NUL; NULL when longer. */
+static char *put(char *d, const char *s)
+{
+    size_t n = strnlen(s, CP_EVENT_STR_MAX + 1);
+    if (n > CP_EVENT_STR_MAX)
+        return NULL;
+    memcpy(d, s, n);
+    return d + n;
 }
 
 int ing_out_event(struct ing_out *out, struct ing_source *src, const struct cp_event *ev,
@@ -196,8 +240,18 @@ int ing_out_event(struct ing_out *out, struct ing_source *src, const struct cp_e
         return n;
     /* key = org/pbx/call: every event of one call lands in one partition. */
     char key[3 * CP_EVENT_STR_MAX + 3];
-    int kl = snprintf(key, sizeof key, "%s/%s/%s", ev->org, ev->pbx, ev->call);
-    return produce(out, out->events, key, (size_t)kl, buf, (size_t)n, src, w);
+    char *k = put(key, ev->org);
+    if (k) {
+        *k++ = '/';
+        k = put(k, ev->pbx);
+    }
+    if (k) {
+        *k++ = '/';
+        k = put(k, ev->call);
+    }
+    if (!k)
+        return CP_ERR_TOOBIG;
+    return produce(out, out->events, key, (size_t)(k - key), buf, (size_t)n, src, w);
 }
 
 void ing_out_deadletter(struct ing_out *out, struct ing_source *src, const char *peer,
@@ -209,14 +263,13 @@ void ing_out_deadletter(struct ing_out *out, struct ing_source *src, const char 
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     size_t cut = len > out->deadletter_cut ? out->deadletter_cut : len;
-    const char *transport[] = {"tcp", "http", "syslog-udp", "syslog-tcp"};
     struct {
         const char *k, *v;
     } strs[] = {
         {"org", src->cfg->org},
         {"pbx", src->cfg->name},
         {"src", src->cfg->format},
-        {"transport", transport[src->cfg->transport]},
+        {"transport", ing_transport_name(src->cfg->transport)},
         {"peer", peer ? peer : ""},
         {"reason", reason},
     };

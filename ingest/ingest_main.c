@@ -71,7 +71,7 @@ static void emit_reject(struct cp_emit *e, uint32_t index, const char *rec, size
         c->on_reject(c->reject_arg, index, reason);
 }
 
-int ing_handle_record(struct ing_loop *l, struct ing_source *src, const char *peer,
+int ing_handle_record(struct ing_loop *l, struct ing_source *src, void *state, const char *peer,
                       const char *rec, size_t len, struct ing_waiter *w, ing_reject_fn on_reject,
                       void *reject_arg)
 {
@@ -81,7 +81,7 @@ int ing_handle_record(struct ing_loop *l, struct ing_source *src, const char *pe
         .org = src->cfg->org,
         .pbx = src->cfg->name,
         .tz = src->cfg->tz,
-        .recv_us = cp_time_now_us(),
+        .recv_us = l->read_us ? l->read_us : cp_time_now_us(),
         .arena = &l->arena,
     }};
     struct emit_ctx c = {
@@ -94,7 +94,7 @@ int ing_handle_record(struct ing_loop *l, struct ing_source *src, const char *pe
         .reject_arg = reject_arg,
     };
     cp_counter_inc(src->m.records_in);
-    int rc = src->fmt->parse(NULL, &h.ctx, rec, len, &c.emit);
+    int rc = src->fmt->parse(state, &h.ctx, rec, len, &c.emit);
     if (rc < 0 && c.produced == 0 && c.failed) {
         ing_reject(l, src, peer, "could not produce the record's events", rec, len);
         if (on_reject)
@@ -141,6 +141,8 @@ static void loop_wake(uv_async_t *a)
         ing_net_stop(l, false);
         /* HTTP requests in flight still get their answer, up to the flush bound. */
         ing_http_stop(l, (unsigned)l->ing->cfg->kafka.flush_timeout_ms + 2000);
+        ing_client_stop(l);
+        ing_files_stop(l);
     }
     if (phase >= 2 && l->stop_done < 2) {
         l->stop_done = 2;
@@ -342,7 +344,22 @@ static int setup_loops(struct ing *ing, char *err, size_t errcap)
         for (size_t s = 0; s < ing->n_sources; s++) {
             struct ing_source *src = &ing->sources[s];
             int rc;
-            if (src->cfg->transport == ING_HTTP) {
+            int t = src->cfg->transport;
+            if (t == ING_TCP_CLIENT || t == ING_FILE_DROP || t == ING_FILE_TAIL) {
+                /* One dialer or file reader per source: on the first loop only. */
+                if (i > 0)
+                    continue;
+                rc = t == ING_TCP_CLIENT ? ing_client_start(l, src, err, errcap)
+                                         : ing_files_start(l, src, err, errcap);
+                if (rc)
+                    return rc;
+                cp_info(src->cfg->name, "%s %s (%s, org %s)",
+                        t == ING_TCP_CLIENT ? "connecting to" : t == ING_FILE_DROP ? "watching" : "following",
+                        t == ING_TCP_CLIENT ? src->cfg->connect : src->cfg->path, src->cfg->format,
+                        src->cfg->org);
+                continue;
+            }
+            if (t == ING_HTTP) {
                 rc = ing_http_listen(l, src, err, errcap);
                 if (rc >= 0) {
                     pin_port((struct ing_source_cfg *)src->cfg, rc);
@@ -358,10 +375,7 @@ static int setup_loops(struct ing *ing, char *err, size_t errcap)
                 return rc;
             if (i == 0)
                 cp_info(src->cfg->name, "listening on %s (%s, %s, org %s)", src->cfg->listen,
-                        src->cfg->transport == ING_HTTP         ? "http"
-                        : src->cfg->transport == ING_SYSLOG_UDP ? "syslog-udp"
-                        : src->cfg->transport == ING_SYSLOG_TCP ? "syslog-tcp"
-                                                                : "tcp",
+                        ing_transport_name(t),
                         src->cfg->format, src->cfg->org);
         }
     }

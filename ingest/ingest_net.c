@@ -19,6 +19,7 @@ struct ing_conn {
     struct ing_loop *l;
     struct ing_source *src;
     struct cp_framer framer;
+    void *state; /* the format's per-connection state (SMDR stitching) */
     char peer[64];
     int64_t last_active_ms;
     bool reading;
@@ -148,7 +149,7 @@ static void stream_record(struct ing_conn *c, const char *rec, size_t len)
         rec = m.msg;
         len = m.msg_len;
     }
-    ing_handle_record(c->l, src, c->peer, rec, len, NULL, NULL, NULL);
+    ing_handle_record(c->l, src, c->state, c->peer, rec, len, NULL, NULL, NULL);
 }
 
 static void on_frame(void *user, const char *rec, size_t len)
@@ -174,6 +175,8 @@ static void conn_closed(uv_handle_t *h)
 {
     struct ing_conn *c = h->data;
     cp_framer_close(&c->framer);
+    if (c->state && c->src->fmt->state_destroy)
+        c->src->fmt->state_destroy(c->state);
     free(c);
 }
 
@@ -209,11 +212,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         cp_counter_add(c->src->m.bytes_in, (uint64_t)nread);
         struct cp_frame_cb cb = frame_cb_proto;
         cb.user = c;
+        struct ing_loop *l = c->l;
+        l->read_us = cp_time_now_us();
         cp_framer_feed(&c->framer, buf->base, (size_t)nread, &cb);
+        l->read_us = 0;
         /* Pause after this read, not at the next tick: between ticks a fast peer
          * can fill the queue, and a full queue blocks this loop inside produce
          * (HTTP on it would get no 503, only silence). */
-        struct ing_loop *l = c->l;
         if (!l->paused && !l->stopping && ing_out_check_pause(&l->ing->out)) {
             l->paused = true;
             ing_net_pause(l, true);
@@ -266,6 +271,8 @@ static void on_connection(uv_stream_t *server, int status)
     enum cp_frame_mode mode = (enum cp_frame_mode)c->src->cfg->framing;
     cp_framer_init(&c->framer, mode, (size_t)c->src->cfg->max_record, l->ing->cfg->deadletter_cut);
     c->last_active_ms = cp_time_mono_us() / 1000;
+    if (c->src->fmt->state_create)
+        c->state = c->src->fmt->state_create();
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
@@ -309,7 +316,7 @@ static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const stru
         ing_reject(ls->l, ls->src, peer, why, buf->base, (size_t)nread);
         return;
     }
-    ing_handle_record(ls->l, ls->src, peer, m.msg, m.msg_len, NULL, NULL, NULL);
+    ing_handle_record(ls->l, ls->src, NULL, peer, m.msg, m.msg_len, NULL, NULL, NULL);
 }
 
 /* ---- listeners ---- */

@@ -4,9 +4,23 @@
 #include "cp_source.h"
 
 extern const struct cp_source_format cp_source_json;
+extern const struct cp_source_format cp_source_asterisk_ami;
+extern const struct cp_source_format cp_source_asterisk_queue_log;
+extern const struct cp_source_format cp_source_freeswitch_json_cdr;
+extern const struct cp_source_format cp_source_freeswitch_esl;
+extern const struct cp_source_format cp_source_avaya_smdr;
+extern const struct cp_source_format cp_source_cucm_cdr;
+extern const struct cp_source_format cp_source_amazon_connect_ctr;
 
 static const struct cp_source_format *const formats[] = {
     &cp_source_json,
+    &cp_source_asterisk_ami,
+    &cp_source_asterisk_queue_log,
+    &cp_source_freeswitch_json_cdr,
+    &cp_source_freeswitch_esl,
+    &cp_source_avaya_smdr,
+    &cp_source_cucm_cdr,
+    &cp_source_amazon_connect_ctr,
     NULL,
 };
 
