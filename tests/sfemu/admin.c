@@ -80,6 +80,7 @@ static json_t *org_json(struct emu_org *o)
 static json_t *job_history_json(struct emu_job *j)
 {
     json_t *o = job_json(j, true);
+    json_object_set_new(o, "deleted", json_boolean(j->deleted));
     json_object_set_new(o, "uploads", json_integer(j->uploads));
     json_object_set_new(o, "uploadBytes", json_integer((json_int_t)j->data_len));
     json_object_set_new(o, "rows", json_integer((json_int_t)j->csv.nrows));

@@ -83,7 +83,7 @@ static struct emu_object *org_object(struct emu_org *o, const char *name)
 static struct emu_job *org_job(struct emu_org *o, const char *id, size_t idlen)
 {
     for (size_t i = 0; i < o->njobs; i++)
-        if (strlen(o->jobs[i]->id) >= 15 && (idlen == 15 || idlen == 18) &&
+        if (!o->jobs[i]->deleted && strlen(o->jobs[i]->id) >= 15 && (idlen == 15 || idlen == 18) &&
             strncmp(o->jobs[i]->id, id, 15) == 0)
             return o->jobs[i];
     return NULL;
@@ -336,15 +336,9 @@ static void job_delete(struct cp_http_req *req, struct emu_org *o, struct emu_jo
                       state_names[j->state]);
         return;
     }
-    for (size_t i = 0; i < o->njobs; i++) {
-        if (o->jobs[i] == j) {
-            memmove(&o->jobs[i], &o->jobs[i + 1], (o->njobs - i - 1) * sizeof *o->jobs);
-            o->njobs--;
-            break;
-        }
-    }
+    j->deleted = true;
+    j->modstamp_ms = wall_ms();
     cp_info(o->cfg->name, "job %s deleted", j->id);
-    job_free(j);
     respond_body(req, 204, NULL, limit, NULL, NULL, "", 0);
 }
 
@@ -425,11 +419,17 @@ static void job_list(struct cp_http_req *req, struct emu_org *o, int ver, const 
     const char *q = strstr(req->query, "queryLocator=");
     if (q)
         from = (size_t)strtoull(q + 13, NULL, 10);
-    size_t page = (size_t)G.cfg.list_page_size;
+    size_t page = (size_t)G.cfg.list_page_size, n = 0;
     json_t *recs = json_array();
     size_t i;
-    for (i = from; i < o->njobs && i < from + page; i++)
+    for (i = from; i < o->njobs && n < page; i++) {
+        if (o->jobs[i]->deleted)
+            continue;
         json_array_append_new(recs, job_json(o->jobs[i], false));
+        n++;
+    }
+    while (i < o->njobs && o->jobs[i]->deleted)
+        i++;
     json_t *r = json_object();
     bool done = i >= o->njobs;
     json_object_set_new(r, "done", json_boolean(done));
@@ -921,5 +921,6 @@ static void on_tick(uv_timer_t *t)
     int64_t now = (int64_t)uv_now(G.loop);
     for (size_t i = 0; i < G.norgs; i++)
         for (size_t k = 0; k < G.orgs[i].njobs; k++)
-            job_step(G.orgs[i].jobs[k], now);
+            if (!G.orgs[i].jobs[k]->deleted)
+                job_step(G.orgs[i].jobs[k], now);
 }

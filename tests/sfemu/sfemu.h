@@ -202,6 +202,7 @@ struct emu_job {
     char *data;
     size_t data_len;
     int uploads;
+    bool deleted; /* DELETEd: gone from the API, kept for the admin job history */
     bool parsed;
     struct emu_csv csv;
     int *colfield; /* per column: field index or -1 */
