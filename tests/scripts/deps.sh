@@ -8,7 +8,7 @@ PKGS=(
     libhttp-parser-dev libyajl-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     zlib1g-dev libcsv-dev libcmocka-dev
     postgresql-15 postgresql-client-15
-    tzdata curl procps psmisc python3 bsdutils openssl
+    tzdata curl procps psmisc python3 bsdutils openssl yamllint
 )
 missing=()
 for p in "${PKGS[@]}"; do
