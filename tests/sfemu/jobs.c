@@ -578,6 +578,7 @@ static char *apply_row(struct emu_job *j, size_t r, struct emu_result *res)
     }
     json_t *existing = NULL;
     const char *existing_id = NULL;
+    char eid[19]; /* a copy: re-indexing frees the index's own string */
     if (del || upd) {
         const char *idv = vals[idcol];
         if (!idv[0]) {
@@ -595,7 +596,8 @@ static char *apply_row(struct emu_job *j, size_t r, struct emu_result *res)
         {
             if (sfid_eq(k, idv)) {
                 existing = v;
-                existing_id = k;
+                snprintf(eid, sizeof eid, "%s", k);
+                existing_id = eid;
                 break;
             }
         }
@@ -634,8 +636,9 @@ static char *apply_row(struct emu_job *j, size_t r, struct emu_result *res)
         const char *id = json_string_value(json_object_get(obj->ext_index, k));
         free(k);
         if (id) {
-            existing = json_object_get(obj->records, id);
-            existing_id = id;
+            snprintf(eid, sizeof eid, "%s", id);
+            existing = json_object_get(obj->records, eid);
+            existing_id = eid;
             snprintf(res->id, sizeof res->id, "%s", id);
         }
     }
