@@ -27,18 +27,16 @@ struct check {
 
 static void str_ok(const char *s, size_t max)
 {
-    if (s && (strlen(s) > max || !cp_utf8_valid(s, strlen(s))))
-        abort();
+    if (s && (strlen(s) > max || !cp_utf8_valid(s, strlen(s)))) abort();
 }
 
 static int on_event(struct cp_emit *out, struct cp_event *ev)
 {
     struct check *c = out->user;
     const char *why = NULL;
-    if (cp_event_validate(ev, &why) != 0)
-        abort();
-    const char *const strs[] = {ev->call, ev->leg, ev->from, ev->from_name, ev->to, ev->queue,
-                                ev->agent};
+    if (cp_event_validate(ev, &why) != 0) abort();
+    const char *const strs[] = {ev->call, ev->leg,   ev->from, ev->from_name,
+                                ev->to,   ev->queue, ev->agent};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         str_ok(strs[i], CP_EVENT_STR_MAX);
     for (uint32_t i = 0; i < ev->nx; i++) {
@@ -54,24 +52,20 @@ static void on_reject(struct cp_emit *out, uint32_t index, const char *rec, size
 {
     struct check *c = out->user;
     (void)index;
-    if (!reason || !*reason || rec < c->rec || rec + len > c->rec + c->len)
-        abort();
+    if (!reason || !*reason || rec < c->rec || rec + len > c->rec + c->len) abort();
     c->rejects++;
 }
 
 static void parse_one(void *st, const struct cp_source_ctx *ctx, const char *rec, size_t len)
 {
     char *copy = malloc(len ? len : 1); /* exact size, so ASan sees reads past the end */
-    if (!copy)
-        return;
+    if (!copy) return;
     memcpy(copy, rec, len);
     struct check c = {{on_event, on_reject, NULL}, copy, len, 0, 0};
     c.emit.user = &c;
     int rc = cp_source_asterisk_ami.parse(st, ctx, copy, len, &c.emit);
-    if (rc >= 0 && rc != c.events)
-        abort();
-    if (rc < 0 && (c.events != 0 || c.rejects == 0))
-        abort();
+    if (rc >= 0 && rc != c.events) abort();
+    if (rc < 0 && (c.events != 0 || c.rejects == 0)) abort();
     struct cp_ami_response r;
     if (cp_ami_response_read(copy, len, &r) == 0) {
         if (r.action_id && (r.action_id < copy || r.action_id + r.action_id_len > copy + len))
@@ -101,15 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t off = 0;
     while (off < size) {
         long r = cp_source_asterisk_ami.frame(st, in + off, size - off);
-        if (r == 0)
-            break;
+        if (r == 0) break;
         if (r < 0) {
             const char *nl = memchr(in + off, '\n', size - off);
             off = nl ? (size_t)(nl - in) + 1 : size;
             continue;
         }
-        if ((size_t)r > size - off)
-            abort();
+        if ((size_t)r > size - off) abort();
         parse_one(st, &ctx, in + off, (size_t)r);
         off += (size_t)r;
         cp_arena_reset(&arena);

@@ -24,18 +24,16 @@ struct check {
 
 static void str_ok(const char *s, size_t max)
 {
-    if (s && (strlen(s) > max || !cp_utf8_valid(s, strlen(s))))
-        abort();
+    if (s && (strlen(s) > max || !cp_utf8_valid(s, strlen(s)))) abort();
 }
 
 static int on_event(struct cp_emit *out, struct cp_event *ev)
 {
     struct check *c = out->user;
     const char *why = NULL;
-    if (cp_event_validate(ev, &why) != 0)
-        abort();
-    const char *const strs[] = {ev->call, ev->leg, ev->from, ev->from_name, ev->to, ev->queue,
-                                ev->agent};
+    if (cp_event_validate(ev, &why) != 0) abort();
+    const char *const strs[] = {ev->call, ev->leg,   ev->from, ev->from_name,
+                                ev->to,   ev->queue, ev->agent};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         str_ok(strs[i], CP_EVENT_STR_MAX);
     for (uint32_t i = 0; i < ev->nx; i++)
@@ -49,24 +47,20 @@ static void on_reject(struct cp_emit *out, uint32_t index, const char *rec, size
 {
     struct check *c = out->user;
     (void)index;
-    if (!reason || !*reason || rec < c->rec || rec + len > c->rec + c->len)
-        abort();
+    if (!reason || !*reason || rec < c->rec || rec + len > c->rec + c->len) abort();
     c->rejects++;
 }
 
 static void parse_one(const struct cp_source_ctx *ctx, const char *rec, size_t len)
 {
     char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return;
+    if (!copy) return;
     memcpy(copy, rec, len);
     struct check c = {{on_event, on_reject, NULL}, copy, len, 0, 0};
     c.emit.user = &c;
     int rc = cp_source_asterisk_queue_log.parse(NULL, ctx, copy, len, &c.emit);
-    if (rc >= 0 && rc != c.events)
-        abort();
-    if (rc < 0 && (c.events != 0 || c.rejects == 0))
-        abort();
+    if (rc >= 0 && rc != c.events) abort();
+    if (rc < 0 && (c.events != 0 || c.rejects == 0)) abort();
     free(copy);
 }
 

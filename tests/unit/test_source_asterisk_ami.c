@@ -1,4 +1,4 @@
-/* test_source_asterisk_ami.c - golden cases of the asterisk-ami source, its framer and the AMI client helpers. */
+/* test_source_asterisk_ami.c - asterisk-ami golden cases, its framer and the AMI client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +18,7 @@
 
 static void golden(void **state)
 {
-    cp_golden_case(&cp_source_asterisk_ami, cp_golden_dir("asterisk-ami"), *state,
-                   CP_GOLDEN_FRAME);
+    cp_golden_case(&cp_source_asterisk_ami, cp_golden_dir("asterisk-ami"), *state, CP_GOLDEN_FRAME);
 }
 
 /* ---- frame() ----------------------------------------------------------------------- */
@@ -80,8 +79,7 @@ static int count_event(struct cp_emit *out, struct cp_event *ev)
     struct count *c = out->user;
     const char *why = NULL;
     assert_int_equal(cp_event_validate(ev, &why), 0);
-    if (++c->events == c->fail_at)
-        return CP_ERR_FULL;
+    if (++c->events == c->fail_at) return CP_ERR_FULL;
     return 0;
 }
 
@@ -95,8 +93,9 @@ static void count_reject(struct cp_emit *out, uint32_t index, const char *rec, s
 static void emitter_failure_stops_the_record(void **state)
 {
     (void)state;
-    const char *rec = "Event: Hold\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nTimestamp: 1714557650\r\n\r\n"
-                      "Event: Unhold\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nTimestamp: 1714557651\r\n\r\n";
+    const char *rec =
+        "Event: Hold\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nTimestamp: 1714557650\r\n\r\n"
+        "Event: Unhold\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nTimestamp: 1714557651\r\n\r\n";
     struct cp_arena arena;
     cp_arena_init(&arena, 4096, 0);
     struct cp_source_ctx ctx = {"acme", "pbx-1", NULL, CP_GOLDEN_RECV_US, &arena};
@@ -154,8 +153,8 @@ static void client_login_md5(void **state)
 
     assert_int_equal(cp_ami_md5_key("840213752", "s3cret", key), 0);
     assert_string_equal(key, "575cf9cb2c8ea83d6c6872d2e1b8a9c0"); /* python3 hashlib.md5 */
-    int n = cp_ami_action_login_md5(buf, sizeof buf, "collector", "840213752", "s3cret", "off",
-                                    NULL);
+    int n =
+        cp_ami_action_login_md5(buf, sizeof buf, "collector", "840213752", "s3cret", "off", NULL);
     assert_true(n > 0);
     assert_string_equal(buf, "Action: Login\r\nAuthType: MD5\r\nUsername: collector\r\n"
                              "Key: 575cf9cb2c8ea83d6c6872d2e1b8a9c0\r\nEvents: off\r\n\r\n");
@@ -168,8 +167,8 @@ static void client_events_filter_ping(void **state)
     assert_true(cp_ami_action_events(buf, sizeof buf, "agent,call,cdr", NULL) > 0);
     assert_string_equal(buf, "Action: Events\r\nEventMask: agent,call,cdr\r\n\r\n");
     assert_true(cp_ami_action_filter(buf, sizeof buf, "!Event: VarSet", "f") > 0);
-    assert_string_equal(buf,
-                        "Action: Filter\r\nActionID: f\r\nOperation: Add\r\nFilter: !Event: VarSet\r\n\r\n");
+    assert_string_equal(
+        buf, "Action: Filter\r\nActionID: f\r\nOperation: Add\r\nFilter: !Event: VarSet\r\n\r\n");
     assert_true(cp_ami_action_ping(buf, sizeof buf, "p7") > 0);
     assert_string_equal(buf, "Action: Ping\r\nActionID: p7\r\n\r\n");
     assert_int_equal(cp_ami_action_events(buf, sizeof buf, "", NULL), CP_ERR_INVAL);

@@ -1,4 +1,4 @@
-/* test_source_asterisk_cdr_csv.c - golden cases of the asterisk-cdr-csv source and its column settings. */
+/* test_source_asterisk_cdr_csv.c - asterisk-cdr-csv golden cases and column settings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +51,7 @@ static void on_reject(struct cp_emit *out, uint32_t index, const char *rec, size
 }
 
 #define LINE16                                                                                     \
-    "\"\",\"+15550100\",\"4000\",\"from-trunk\",\"<+15550100>\",\"PJSIP/trunk-0000002a\","       \
+    "\"\",\"+15550100\",\"4000\",\"from-trunk\",\"<+15550100>\",\"PJSIP/trunk-0000002a\","         \
     "\"PJSIP/2001-0000002b\",\"Dial\",\"PJSIP/2001\",\"2024-05-01 06:00:00\","                     \
     "\"2024-05-01 06:00:12\",\"2024-05-01 06:03:15\",195,183,\"ANSWERED\",\"DOCUMENTATION\""
 
@@ -75,7 +75,8 @@ static void configured_columns_resolve_17_and_20(void **state)
     struct one o;
     const char *l17 = LINE16 ",\"1714557600.84\"";
     assert_int_equal(parse(st, &o, l17), CP_ERR_CONFIG);
-    assert_string_equal(o.reason, "ambiguous column count (uniqueid or userfield): set cdr_columns");
+    assert_string_equal(o.reason,
+                        "ambiguous column count (uniqueid or userfield): set cdr_columns");
 
     assert_int_equal(cp_ast_cdr_csv_set_columns(st, "uniqueid"), 0);
     assert_int_equal(parse(st, &o, l17), 1);

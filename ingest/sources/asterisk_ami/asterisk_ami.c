@@ -1,4 +1,4 @@
-/* asterisk_ami.c - the asterisk-ami source format: frames AMI blocks and maps queue/call/CDR events. */
+/* asterisk_ami.c - the asterisk-ami source: frames AMI blocks, maps queue/call/CDR events. */
 #include "asterisk_ami.h"
 
 #include <stdbool.h>
@@ -11,8 +11,8 @@
 #include "cp_err.h"
 #include "../asterisk_common/ast_common.h"
 
-#define SRC_NAME "asterisk-ami"
-#define BANNER "Asterisk Call Manager/"
+#define SRC_NAME   "asterisk-ami"
+#define BANNER     "Asterisk Call Manager/"
 #define BANNER_LEN (sizeof BANNER - 1)
 
 /* ---- framing ------------------------------------------------------------------- */
@@ -42,8 +42,7 @@ static size_t line_len(const char *buf, size_t len)
 static bool line_blank(const char *l, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (l[i] != '\r' && l[i] != '\n')
-            return false;
+        if (l[i] != '\r' && l[i] != '\n') return false;
     return true;
 }
 
@@ -60,34 +59,27 @@ static long ami_frame(void *state, const char *buf, size_t len)
     struct ami_state *st = state;
     if (st && st->skipping) {
         size_t n = line_len(buf, len);
-        if (n == 0)
-            return len >= CP_AMI_BLOCK_MAX ? CP_ERR_TOOBIG : 0;
-        if (line_blank(buf, n))
-            st->skipping = false;
+        if (n == 0) return len >= CP_AMI_BLOCK_MAX ? CP_ERR_TOOBIG : 0;
+        if (line_blank(buf, n)) st->skipping = false;
         return CP_ERR_TOOBIG;
     }
     size_t off = 0;
     bool content = false;
     while (off < len) {
         size_t n = line_len(buf + off, len - off);
-        if (n == 0)
-            break;
+        if (n == 0) break;
         const char *l = buf + off;
         off += n;
         if (line_blank(l, n)) {
-            if (content)
-                return (long)off;
+            if (content) return (long)off;
             continue;
         }
-        if (!content && n >= BANNER_LEN && memcmp(l, BANNER, BANNER_LEN) == 0)
-            return (long)off;
+        if (!content && n >= BANNER_LEN && memcmp(l, BANNER, BANNER_LEN) == 0) return (long)off;
         content = true;
-        if (off > CP_AMI_BLOCK_MAX)
-            break;
+        if (off > CP_AMI_BLOCK_MAX) break;
     }
     if (off > CP_AMI_BLOCK_MAX || len > CP_AMI_BLOCK_MAX) {
-        if (st)
-            st->skipping = true;
+        if (st) st->skipping = true;
         return CP_ERR_TOOBIG;
     }
     return 0;
@@ -121,10 +113,8 @@ static int block_read(const char *p, size_t len, struct block *b, size_t *used, 
         const char *l = p + off;
         off += nl ? n + 1 : n;
         size_t ll = n && l[n - 1] == '\r' ? n - 1 : n;
-        if (ll == 0)
-            break; /* the blank line ends the block */
-        if (rc)
-            continue;
+        if (ll == 0) break; /* the blank line ends the block */
+        if (rc) continue;
         const char *colon = memchr(l, ':', ll);
         if (!colon || colon == l) {
             rc = CP_ERR_PARSE;
@@ -160,8 +150,7 @@ static const struct hdr *get(const struct block *b, const char *key)
 {
     size_t kl = strlen(key);
     for (size_t i = 0; i < b->n; i++)
-        if (b->h[i].kl == kl && strncasecmp(b->h[i].k, key, kl) == 0)
-            return &b->h[i];
+        if (b->h[i].kl == kl && strncasecmp(b->h[i].k, key, kl) == 0) return &b->h[i];
     return NULL;
 }
 
@@ -193,8 +182,7 @@ static void bad(struct mp *m, int code, const char *reason)
 /* The header's value as an event string (sanitised, bounded); NULL when absent or empty. */
 static const char *str(struct mp *m, const struct hdr *h, size_t max)
 {
-    if (!h)
-        return NULL;
+    if (!h) return NULL;
     return cp_ast_str(m->ctx->arena, h->v, h->vl, max, &m->oom);
 }
 
@@ -202,23 +190,20 @@ static const char *str(struct mp *m, const struct hdr *h, size_t max)
 static const char *cid(struct mp *m, const char *key)
 {
     const struct hdr *h = get(m->b, key);
-    if (!h || is(h, "<unknown>"))
-        return NULL;
+    if (!h || is(h, "<unknown>")) return NULL;
     return str(m, h, CP_EVENT_STR_MAX);
 }
 
 static void x(struct mp *m, const char *key, const char *hname)
 {
     const struct hdr *h = get(m->b, hname);
-    if (h && !cp_ast_x(&m->ev, m->ctx->arena, key, h->v, h->vl))
-        m->oom = true;
+    if (h && !cp_ast_x(&m->ev, m->ctx->arena, key, h->v, h->vl)) m->oom = true;
 }
 
 /* An id that must not be cut (a truncated id would merge different calls). */
 static const char *id(struct mp *m, const struct hdr *h, const char *reason_too_long)
 {
-    if (!h || h->vl == 0)
-        return NULL;
+    if (!h || h->vl == 0) return NULL;
     if (h->vl > CP_EVENT_STR_MAX) {
         bad(m, CP_ERR_TOOBIG, reason_too_long);
         return NULL;
@@ -229,8 +214,7 @@ static const char *id(struct mp *m, const struct hdr *h, const char *reason_too_
 static void dur_secs(struct mp *m, const char *key, int32_t *dst, const char *reason)
 {
     const struct hdr *h = get(m->b, key);
-    if (h && cp_ast_secs(h->v, h->vl, dst) != 0)
-        bad(m, CP_ERR_PARSE, reason);
+    if (h && cp_ast_secs(h->v, h->vl, dst) != 0) bad(m, CP_ERR_PARSE, reason);
 }
 
 /* Identity, time and caller snapshot shared by every call/queue event. */
@@ -244,12 +228,10 @@ static void common(struct mp *m, enum cp_kind kind)
     ev->call = id(m, lid, "too long: Linkedid");
     if (!ev->call)
         ev->call = ev->leg; /* pre-12 events carry no Linkedid: the caller's channel is the call */
-    if (!ev->call)
-        bad(m, CP_ERR_MISSING, "missing: Linkedid/Uniqueid");
+    if (!ev->call) bad(m, CP_ERR_MISSING, "missing: Linkedid/Uniqueid");
     const struct hdr *t = get(m->b, "Timestamp");
     if (t) {
-        if (cp_ast_epoch(t->v, t->vl, &ev->ts) != 0)
-            bad(m, CP_ERR_PARSE, "bad Timestamp");
+        if (cp_ast_epoch(t->v, t->vl, &ev->ts) != 0) bad(m, CP_ERR_PARSE, "bad Timestamp");
     } else {
         ev->ts = m->ctx->recv_us; /* timestampevents=no: the receive time is all we know */
     }
@@ -261,16 +243,13 @@ static void queue_fields(struct mp *m, bool agent)
 {
     const struct hdr *q = get(m->b, "Queue");
     m->ev.queue = str(m, q, CP_EVENT_STR_MAX);
-    if (!m->ev.queue)
-        bad(m, CP_ERR_MISSING, "missing: Queue");
-    if (!agent)
-        return;
+    if (!m->ev.queue) bad(m, CP_ERR_MISSING, "missing: Queue");
+    if (!agent) return;
     const struct hdr *mn = get(m->b, "MemberName");
     const struct hdr *itf = get(m->b, "Interface");
     /* queue_log names members by MemberName too, so both sources agree on agent ids */
     m->ev.agent = str(m, mn && mn->vl ? mn : itf, CP_EVENT_STR_MAX);
-    if (!m->ev.agent)
-        bad(m, CP_ERR_MISSING, "missing: MemberName");
+    if (!m->ev.agent) bad(m, CP_ERR_MISSING, "missing: MemberName");
     x(m, "interface", "Interface");
     x(m, "dest_leg", "DestUniqueid");
     x(m, "dest_channel", "DestChannel");
@@ -281,23 +260,18 @@ static void chan_vars(struct mp *m)
 {
     for (size_t i = 0; i < m->b->n && m->ev.nx < CP_EVENT_X_MAX; i++) {
         const struct hdr *h = &m->b->h[i];
-        if (h->kl != 12 || strncasecmp(h->k, "ChanVariable", 12) != 0)
-            continue;
+        if (h->kl != 12 || strncasecmp(h->k, "ChanVariable", 12) != 0) continue;
         const char *eqs = memchr(h->v, '=', h->vl);
-        if (!eqs || eqs == h->v)
-            continue;
+        if (!eqs || eqs == h->v) continue;
         size_t nl = (size_t)(eqs - h->v);
         char key[64];
-        if (nl + 4 >= sizeof key)
-            continue;
+        if (nl + 4 >= sizeof key) continue;
         memcpy(key, "var.", 4);
         memcpy(key + 4, h->v, nl);
         key[4 + nl] = '\0';
         const char *k = cp_ast_str(m->ctx->arena, key, nl + 4, CP_EVENT_X_STR_MAX, &m->oom);
-        if (!k)
-            continue;
-        if (!cp_ast_x(&m->ev, m->ctx->arena, k, eqs + 1, h->vl - nl - 1))
-            m->oom = true;
+        if (!k) continue;
+        if (!cp_ast_x(&m->ev, m->ctx->arena, k, eqs + 1, h->vl - nl - 1)) m->oom = true;
     }
 }
 
@@ -305,8 +279,7 @@ static bool originating(struct mp *m)
 {
     const struct hdr *uid = get(m->b, "Uniqueid");
     const struct hdr *lid = get(m->b, "Linkedid");
-    if (!lid || lid->vl == 0)
-        return true;
+    if (!lid || lid->vl == 0) return true;
     return uid && uid->vl == lid->vl && memcmp(uid->v, lid->v, uid->vl) == 0;
 }
 
@@ -318,10 +291,8 @@ static void map_cdr(struct mp *m)
     const struct hdr *lid = get(m->b, "Linkedid"); /* only with a cdr_manager.conf mapping */
     ev->leg = id(m, uid, "too long: UniqueID");
     ev->call = id(m, lid, "too long: Linkedid");
-    if (!ev->call)
-        ev->call = ev->leg;
-    if (!ev->call)
-        bad(m, CP_ERR_MISSING, "missing: UniqueID");
+    if (!ev->call) ev->call = ev->leg;
+    if (!ev->call) bad(m, CP_ERR_MISSING, "missing: UniqueID");
     const char *why = "bad time";
     static const struct {
         const char *key;
@@ -343,8 +314,7 @@ static void map_cdr(struct mp *m)
             continue;
         }
         int rc = cp_ast_local_time(h->v, h->vl, m->ctx->tz, dst, &why);
-        if (rc)
-            bad(m, rc, why);
+        if (rc) bad(m, rc, why);
     }
     ev->ts = ev->end;
     const struct hdr *d = get(m->b, "Disposition");
@@ -362,8 +332,7 @@ static void map_cdr(struct mp *m)
         size_t nl, ul;
         cp_ast_clid(clid->v, clid->vl, &name, &nl, &num, &ul);
         ev->from_name = cp_ast_str(m->ctx->arena, name, nl, CP_EVENT_STR_MAX, &m->oom);
-        if (!ev->from)
-            ev->from = cp_ast_str(m->ctx->arena, num, ul, CP_EVENT_STR_MAX, &m->oom);
+        if (!ev->from) ev->from = cp_ast_str(m->ctx->arena, num, ul, CP_EVENT_STR_MAX, &m->oom);
     }
     x(m, "duration", "Duration");
     x(m, "channel", "Channel");
@@ -382,8 +351,7 @@ static int map_event(struct mp *m, const struct hdr *evh)
     struct cp_event *ev = &m->ev;
     cp_event_init(ev);
     char name[40];
-    if (evh->vl == 0 || evh->vl >= sizeof name)
-        return 0; /* no event we map has such a name */
+    if (evh->vl == 0 || evh->vl >= sizeof name) return 0; /* no event we map has such a name */
     memcpy(name, evh->v, evh->vl);
     name[evh->vl] = '\0';
 
@@ -392,8 +360,7 @@ static int map_event(struct mp *m, const struct hdr *evh)
             return 0; /* agent and outbound legs join the call; they do not start one */
         common(m, CP_KIND_CALL_START);
         const struct hdr *ex = get(m->b, "Exten");
-        if (ex && !is(ex, "s"))
-            ev->to = str(m, ex, CP_EVENT_STR_MAX);
+        if (ex && !is(ex, "s")) ev->to = str(m, ex, CP_EVENT_STR_MAX);
         x(m, "channel", "Channel");
         x(m, "context", "Context");
     } else if (!strcasecmp(name, "QueueCallerJoin")) {
@@ -455,10 +422,8 @@ static int map_event(struct mp *m, const struct hdr *evh)
         common(m, CP_KIND_CALL_END);
         const struct hdr *c = get(m->b, "Cause");
         int64_t q = 0;
-        if (c && c->vl && cp_ast_int(c->v, c->vl, &q) != 0)
-            bad(m, CP_ERR_PARSE, "bad Cause");
-        if (q >= 1 && q <= CP_EVENT_Q850_MAX)
-            ev->q850 = (int32_t)q;
+        if (c && c->vl && cp_ast_int(c->v, c->vl, &q) != 0) bad(m, CP_ERR_PARSE, "bad Cause");
+        if (q >= 1 && q <= CP_EVENT_Q850_MAX) ev->q850 = (int32_t)q;
         ev->native = str(m, get(m->b, "Cause-txt"), CP_EVENT_NATIVE_MAX);
         x(m, "channel", "Channel");
         x(m, "tech_cause", "TechCause");
@@ -467,10 +432,8 @@ static int map_event(struct mp *m, const struct hdr *evh)
     } else {
         return 0; /* Newstate, VarSet, DialBegin, FullyBooted, ...: not call-level facts */
     }
-    if (ev->kind != CP_KIND_CDR)
-        chan_vars(m);
-    if (m->oom)
-        bad(m, CP_ERR_NOMEM, "out of memory");
+    if (ev->kind != CP_KIND_CDR) chan_vars(m);
+    if (m->oom) bad(m, CP_ERR_NOMEM, "out of memory");
     if (m->reason) {
         m->out->reject(m->out, 0, m->b->raw, m->b->raw_len, m->reason);
         return m->code;
@@ -478,8 +441,7 @@ static int map_event(struct mp *m, const struct hdr *evh)
     const struct hdr *dest = get(m->b, "DestUniqueid");
     const char *ids[5] = {name, ev->call, ev->leg, ev->queue, NULL};
     bool oom = false;
-    if (dest)
-        ids[4] = cp_ast_str(m->ctx->arena, dest->v, dest->vl, CP_EVENT_NATIVE_MAX, &oom);
+    if (dest) ids[4] = cp_ast_str(m->ctx->arena, dest->v, dest->vl, CP_EVENT_NATIVE_MAX, &oom);
     return cp_ast_emit(m->ctx, m->out, ev, SRC_NAME, ids, 5, m->b->raw, m->b->raw_len);
 }
 
@@ -500,8 +462,7 @@ static int ami_parse(void *state, const struct cp_source_ctx *ctx, const char *r
 {
     (void)state;
     struct mp *m = malloc(sizeof *m + sizeof(struct block));
-    if (!m)
-        return CP_ERR_NOMEM;
+    if (!m) return CP_ERR_NOMEM;
     struct block *b = (struct block *)(m + 1);
     int emitted = 0, first_err = 0;
     size_t off = 0;
@@ -525,10 +486,8 @@ static int ami_parse(void *state, const struct cp_source_ctx *ctx, const char *r
         m->ctx = ctx;
         m->out = out;
         m->b = b;
-        if (rc == 0 && b->n == 0)
-            continue;
-        if (rc == 0 && b->h[0].kl == 8 && strncasecmp(b->h[0].k, "Response", 8) == 0)
-            continue;
+        if (rc == 0 && b->n == 0) continue;
+        if (rc == 0 && b->h[0].kl == 8 && strncasecmp(b->h[0].k, "Response", 8) == 0) continue;
         if (rc == 0 && !(b->h[0].kl == 5 && strncasecmp(b->h[0].k, "Event", 5) == 0)) {
             rc = CP_ERR_PARSE;
             why = "not an event or response";
@@ -537,11 +496,9 @@ static int ami_parse(void *state, const struct cp_source_ctx *ctx, const char *r
             out->reject(out, 0, b->raw, b->raw_len, why);
         } else {
             rc = map_event(m, &b->h[0]);
-            if (rc > 0)
-                emitted += rc;
+            if (rc > 0) emitted += rc;
         }
-        if (rc < 0 && !first_err)
-            first_err = rc;
+        if (rc < 0 && !first_err) first_err = rc;
         if (rc < 0 && rc != CP_ERR_PARSE && rc != CP_ERR_MISSING && rc != CP_ERR_TOOBIG &&
             rc != CP_ERR_CONFIG && rc != CP_ERR_RANGE && rc != CP_ERR_NOTFOUND) {
             first_err = rc; /* the emitter failed or memory ran out: stop here */
@@ -550,8 +507,7 @@ static int ami_parse(void *state, const struct cp_source_ctx *ctx, const char *r
         }
     }
     free(m);
-    if (emitted == 0 && first_err)
-        return first_err;
+    if (emitted == 0 && first_err) return first_err;
     return emitted;
 }
 

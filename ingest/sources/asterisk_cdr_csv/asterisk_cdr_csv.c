@@ -8,12 +8,28 @@
 #include "cp_err.h"
 #include "../asterisk_common/ast_common.h"
 
-#define SRC_NAME "asterisk-cdr-csv"
+#define SRC_NAME  "asterisk-cdr-csv"
 #define BASE_COLS 16
-#define MAX_COLS 32
+#define MAX_COLS  32
 
-enum { C_ACCOUNT, C_SRC, C_DST, C_DCONTEXT, C_CLID, C_CHANNEL, C_DSTCHANNEL, C_LASTAPP,
-       C_LASTDATA, C_START, C_ANSWER, C_END, C_DURATION, C_BILLSEC, C_DISP, C_AMA };
+enum {
+    C_ACCOUNT,
+    C_SRC,
+    C_DST,
+    C_DCONTEXT,
+    C_CLID,
+    C_CHANNEL,
+    C_DSTCHANNEL,
+    C_LASTAPP,
+    C_LASTDATA,
+    C_START,
+    C_ANSWER,
+    C_END,
+    C_DURATION,
+    C_BILLSEC,
+    C_DISP,
+    C_AMA
+};
 
 enum layout { L_AUTO = -1, L_NONE = 0, L_UNIQUEID = 1, L_USERFIELD = 2, L_BOTH = 3 };
 
@@ -24,8 +40,7 @@ struct csv_state {
 static void *csv_state_create(void)
 {
     struct csv_state *st = calloc(1, sizeof *st);
-    if (st)
-        st->layout = L_AUTO;
+    if (st) st->layout = L_AUTO;
     return st;
 }
 
@@ -47,8 +62,7 @@ int cp_ast_cdr_csv_set_columns(void *state, const char *spec)
     struct csv_state *st = state;
     for (size_t i = 0; spec && i < CP_ARRAY_LEN(specs); i++)
         if (strcmp(spec, specs[i].name) == 0) {
-            if (st)
-                st->layout = specs[i].layout;
+            if (st) st->layout = specs[i].layout;
             return 0;
         }
     return CP_ERR_CONFIG;
@@ -104,8 +118,7 @@ static int split(const char *p, size_t len, struct col *c, const char **why)
             f->n = e - i;
             i = e;
         }
-        if (i >= len)
-            return n;
+        if (i >= len) return n;
         i++; /* the comma */
     }
 }
@@ -131,8 +144,7 @@ static void bad(struct cv *v, int code, const char *reason)
 static struct col text(struct cv *v, int i)
 {
     struct col f = v->c[i];
-    if (!f.esc)
-        return f;
+    if (!f.esc) return f;
     char *d = cp_arena_alloc(v->ctx->arena, f.n + 1);
     if (!d) {
         v->oom = true;
@@ -141,8 +153,7 @@ static struct col text(struct cv *v, int i)
     size_t o = 0;
     for (size_t k = 0; k < f.n; k++) {
         d[o++] = f.s[k];
-        if (f.s[k] == '"')
-            k++;
+        if (f.s[k] == '"') k++;
     }
     d[o] = '\0';
     return (struct col){d, o, true, false};
@@ -150,33 +161,28 @@ static struct col text(struct cv *v, int i)
 
 static const char *str(struct cv *v, int i, size_t max)
 {
-    if (i < 0)
-        return NULL;
+    if (i < 0) return NULL;
     struct col f = text(v, i);
     return cp_ast_str(v->ctx->arena, f.s, f.n, max, &v->oom);
 }
 
 static void x(struct cv *v, struct cp_event *ev, const char *key, int i)
 {
-    if (i < 0)
-        return;
+    if (i < 0) return;
     struct col f = text(v, i);
-    if (!cp_ast_x(ev, v->ctx->arena, key, f.s, f.n))
-        v->oom = true;
+    if (!cp_ast_x(ev, v->ctx->arena, key, f.s, f.n)) v->oom = true;
 }
 
 static void time_col(struct cv *v, int i, int64_t *dst, bool required, const char *missing)
 {
     struct col f = v->c[i];
     if (f.n == 0) {
-        if (required)
-            bad(v, CP_ERR_MISSING, missing);
+        if (required) bad(v, CP_ERR_MISSING, missing);
         return;
     }
     const char *why = "bad time";
     int rc = cp_ast_local_time(f.s, f.n, v->ctx->tz, dst, &why);
-    if (rc)
-        bad(v, rc, why);
+    if (rc) bad(v, rc, why);
 }
 
 static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *rec, size_t len,
@@ -185,8 +191,7 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     struct csv_state *st = state;
     while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == '\r'))
         len--;
-    if (len == 0)
-        return 0;
+    if (len == 0) return 0;
     struct col c[MAX_COLS];
     const char *why = NULL;
     int nc = split(rec, len, c, &why);
@@ -199,16 +204,25 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     int extra = nc - BASE_COLS;
     if (layout == L_AUTO) {
         switch (extra) {
-        case 0: layout = L_NONE; break;
-        case 2: layout = L_BOTH; break;
-        case 3: layout = L_NONE; break;
-        case 5: layout = L_BOTH; break;
+        case 0:
+            layout = L_NONE;
+            break;
+        case 2:
+            layout = L_BOTH;
+            break;
+        case 3:
+            layout = L_NONE;
+            break;
+        case 5:
+            layout = L_BOTH;
+            break;
         case 1:
         case 4:
             out->reject(out, 0, rec, len,
                         "ambiguous column count (uniqueid or userfield): set cdr_columns");
             return CP_ERR_CONFIG;
-        default: break;
+        default:
+            break;
         }
     }
     int nopt = layout == L_AUTO ? -1 : (layout & 1) + ((layout >> 1) & 1);
@@ -218,10 +232,8 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
         return CP_ERR_PARSE;
     }
     int i_uid = -1, i_user = -1, i_peer = -1, i_link = -1, i_seq = -1, k = BASE_COLS;
-    if (layout & L_UNIQUEID)
-        i_uid = k++;
-    if (layout & L_USERFIELD)
-        i_user = k++;
+    if (layout & L_UNIQUEID) i_uid = k++;
+    if (layout & L_USERFIELD) i_user = k++;
     if (newcols) {
         i_peer = k++;
         i_link = k++;
@@ -243,8 +255,7 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     }
     ev.leg = str(&v, i_uid, CP_EVENT_STR_MAX);
     ev.call = str(&v, i_link, CP_EVENT_STR_MAX);
-    if (!ev.call)
-        ev.call = ev.leg;
+    if (!ev.call) ev.call = ev.leg;
     if (!ev.call && c[C_CHANNEL].n > 0 && c[C_START].n > 0) {
         /* Without loguniqueid nothing native names the call: channel + start time is unique
          * per PBX and stable across re-reads of the file (it correlates with nothing else). */
@@ -260,8 +271,7 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
             v.oom = true;
         }
     }
-    if (!ev.call)
-        bad(&v, CP_ERR_MISSING, "missing: uniqueid");
+    if (!ev.call) bad(&v, CP_ERR_MISSING, "missing: uniqueid");
     int64_t dur = -1;
     if (c[C_DURATION].n && cp_ast_int(c[C_DURATION].s, c[C_DURATION].n, &dur) != 0)
         bad(&v, CP_ERR_PARSE, "bad duration");
@@ -278,8 +288,7 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     size_t nl, ul;
     cp_ast_clid(cl.s, cl.n, &name, &nl, &num, &ul);
     ev.from_name = cp_ast_str(ctx->arena, name, nl, CP_EVENT_STR_MAX, &v.oom);
-    if (!ev.from)
-        ev.from = cp_ast_str(ctx->arena, num, ul, CP_EVENT_STR_MAX, &v.oom);
+    if (!ev.from) ev.from = cp_ast_str(ctx->arena, num, ul, CP_EVENT_STR_MAX, &v.oom);
     x(&v, &ev, "duration", C_DURATION);
     x(&v, &ev, "accountcode", C_ACCOUNT);
     x(&v, &ev, "dcontext", C_DCONTEXT);
@@ -291,17 +300,19 @@ static int csv_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     x(&v, &ev, "userfield", i_user);
     x(&v, &ev, "peeraccount", i_peer);
     x(&v, &ev, "sequence", i_seq);
-    if (v.oom)
-        bad(&v, CP_ERR_NOMEM, "out of memory");
+    if (v.oom) bad(&v, CP_ERR_NOMEM, "out of memory");
     if (v.reason) {
         out->reject(out, 0, rec, len, v.reason);
         return v.code;
     }
     /* One call can have several CDR rows (one per leg pair): the row is named by its leg,
      * channels, start and sequence; a re-read line gets the same id. */
-    const char *ids[6] = {ev.call, ev.leg, str(&v, C_CHANNEL, CP_EVENT_NATIVE_MAX),
+    const char *ids[6] = {ev.call,
+                          ev.leg,
+                          str(&v, C_CHANNEL, CP_EVENT_NATIVE_MAX),
                           str(&v, C_DSTCHANNEL, CP_EVENT_NATIVE_MAX),
-                          str(&v, C_START, CP_EVENT_NATIVE_MAX), str(&v, i_seq, CP_EVENT_NATIVE_MAX)};
+                          str(&v, C_START, CP_EVENT_NATIVE_MAX),
+                          str(&v, i_seq, CP_EVENT_NATIVE_MAX)};
     if (v.oom) {
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;

@@ -1,4 +1,4 @@
-/* asterisk_cdr_csv.h - the asterisk-cdr-csv source format: cdr_csv Master.csv lines (README.md here). */
+/* asterisk_cdr_csv.h - the asterisk-cdr-csv source format: cdr_csv Master.csv lines. */
 #ifndef CP_SOURCE_ASTERISK_CDR_CSV_H
 #define CP_SOURCE_ASTERISK_CDR_CSV_H
 

@@ -1,4 +1,4 @@
-/* ast_common.c - helpers shared by the Asterisk formats: sanitised strings, numbers, times, emit. */
+/* ast_common.c - helpers shared by the Asterisk formats: strings, numbers, times, emit. */
 #include "ast_common.h"
 
 #include <string.h>
@@ -26,8 +26,7 @@ static size_t copy_valid(char *d, const char *s, size_t n, size_t room)
 
 char *cp_ast_str(struct cp_arena *arena, const char *s, size_t len, size_t max, bool *oom)
 {
-    if (len == 0)
-        return NULL;
+    if (len == 0) return NULL;
     size_t cap = len * 3 < max ? len * 3 : max;
     char *d = cp_arena_alloc(arena, cap + 1);
     if (!d) {
@@ -41,12 +40,10 @@ char *cp_ast_str(struct cp_arena *arena, const char *s, size_t len, size_t max, 
         size_t ok = cp_utf8_check(s + i, run_end - i);
         size_t w = copy_valid(d + o, s + i, ok, cap - o);
         o += w;
-        if (w < ok)
-            break; /* full */
+        if (w < ok) break; /* full */
         i += ok;
         if (i < len) {
-            if (cap - o < 3)
-                break;
+            if (cap - o < 3) break;
             memcpy(d + o, REPL, 3);
             o += 3;
             i++; /* one replacement per bad byte: deterministic and simple */
@@ -64,15 +61,12 @@ int cp_ast_int(const char *s, size_t len, int64_t *out)
         neg = true;
         i = 1;
     }
-    if (i == len)
-        return CP_ERR_PARSE;
+    if (i == len) return CP_ERR_PARSE;
     uint64_t v = 0;
     for (; i < len; i++) {
         unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9)
-            return CP_ERR_PARSE;
-        if (v > (UINT64_C(1) << 62) / 10)
-            return CP_ERR_RANGE;
+        if (d > 9) return CP_ERR_PARSE;
+        if (v > (UINT64_C(1) << 62) / 10) return CP_ERR_RANGE;
         v = v * 10 + d;
     }
     *out = neg ? -(int64_t)v : (int64_t)v;
@@ -87,10 +81,8 @@ int cp_ast_secs(const char *s, size_t len, int32_t *out)
     }
     int64_t v;
     int rc = cp_ast_int(s, len, &v);
-    if (rc)
-        return rc;
-    if (v < 0 || v > INT32_MAX)
-        return CP_ERR_RANGE;
+    if (rc) return rc;
+    if (v < 0 || v > INT32_MAX) return CP_ERR_RANGE;
     *out = (int32_t)v;
     return 0;
 }
@@ -103,10 +95,8 @@ int cp_ast_ms_to_secs(const char *s, size_t len, int32_t *out)
     }
     int64_t v;
     int rc = cp_ast_int(s, len, &v);
-    if (rc)
-        return rc;
-    if (v < 0 || v / 1000 >= INT32_MAX)
-        return CP_ERR_RANGE;
+    if (rc) return rc;
+    if (v < 0 || v / 1000 >= INT32_MAX) return CP_ERR_RANGE;
     *out = (int32_t)((v + 500) / 1000);
     return 0;
 }
@@ -115,28 +105,23 @@ int cp_ast_epoch(const char *s, size_t len, int64_t *out_us)
 {
     const char *dot = memchr(s, '.', len);
     size_t ilen = dot ? (size_t)(dot - s) : len;
-    if (ilen == 0 || ilen > 11 || s[0] == '-')
-        return CP_ERR_PARSE;
+    if (ilen == 0 || ilen > 11 || s[0] == '-') return CP_ERR_PARSE;
     int64_t sec;
-    if (cp_ast_int(s, ilen, &sec))
-        return CP_ERR_PARSE;
+    if (cp_ast_int(s, ilen, &sec)) return CP_ERR_PARSE;
     int64_t us = 0;
     if (dot) {
         size_t flen = len - ilen - 1;
-        if (flen == 0 || flen > 9)
-            return CP_ERR_PARSE;
+        if (flen == 0 || flen > 9) return CP_ERR_PARSE;
         int64_t scale = 100000;
         for (size_t i = 0; i < flen; i++) {
             unsigned d = (unsigned)(dot[1 + i] - '0');
-            if (d > 9)
-                return CP_ERR_PARSE;
+            if (d > 9) return CP_ERR_PARSE;
             us += d * scale; /* digits past microseconds add 0 */
             scale /= 10;
         }
     }
     int64_t v = sec * 1000000 + us;
-    if (v <= 0 || v > CP_EVENT_TIME_MAX)
-        return CP_ERR_RANGE;
+    if (v <= 0 || v > CP_EVENT_TIME_MAX) return CP_ERR_RANGE;
     *out_us = v;
     return 0;
 }
@@ -146,8 +131,7 @@ static int num(const char *s, size_t n, int *out)
     int v = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9)
-            return -1;
+        if (d > 9) return -1;
         v = v * 10 + (int)d;
     }
     *out = v;
@@ -159,9 +143,9 @@ int cp_ast_local_time(const char *s, size_t len, const char *tz, int64_t *out_us
     int y, mo, d, h, mi, se;
     /* 0123456789012345678 */
     /* YYYY-MM-DD HH:MM:SS */
-    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') ||
-        s[13] != ':' || s[16] != ':' || num(s, 4, &y) || num(s + 5, 2, &mo) ||
-        num(s + 8, 2, &d) || num(s + 11, 2, &h) || num(s + 14, 2, &mi) || num(s + 17, 2, &se)) {
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' ||
+        s[16] != ':' || num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) ||
+        num(s + 11, 2, &h) || num(s + 14, 2, &mi) || num(s + 17, 2, &se)) {
         *why = "bad time";
         return CP_ERR_PARSE;
     }
@@ -218,9 +202,12 @@ int cp_ast_disp(const char *s, size_t len, enum cp_disp *out)
         const char *name;
         enum cp_disp d;
     } map[] = {
-        {"ANSWERED", CP_DISP_ANSWERED}, {"NO ANSWER", CP_DISP_NO_ANSWER},
-        {"BUSY", CP_DISP_BUSY},         {"FAILED", CP_DISP_FAILED},
-        {"CONGESTION", CP_DISP_CONGESTION}, {"CANCEL", CP_DISP_CANCELED},
+        {"ANSWERED", CP_DISP_ANSWERED},
+        {"NO ANSWER", CP_DISP_NO_ANSWER},
+        {"BUSY", CP_DISP_BUSY},
+        {"FAILED", CP_DISP_FAILED},
+        {"CONGESTION", CP_DISP_CONGESTION},
+        {"CANCEL", CP_DISP_CANCELED},
     };
     for (size_t i = 0; i < CP_ARRAY_LEN(map); i++)
         if (eq(s, len, map[i].name)) {
@@ -275,12 +262,10 @@ void cp_ast_clid(const char *s, size_t len, const char **name, size_t *name_len,
 bool cp_ast_x(struct cp_event *ev, struct cp_arena *arena, const char *key, const char *val,
               size_t len)
 {
-    if (len == 0 || ev->nx >= CP_EVENT_X_MAX)
-        return true;
+    if (len == 0 || ev->nx >= CP_EVENT_X_MAX) return true;
     bool oom = false;
     char *v = cp_ast_str(arena, val, len, CP_EVENT_X_STR_MAX, &oom);
-    if (oom)
-        return false;
+    if (oom) return false;
     if (v) {
         ev->x[ev->nx].key = key;
         ev->x[ev->nx].val = v;
@@ -298,7 +283,8 @@ int cp_ast_emit(const struct cp_source_ctx *ctx, struct cp_emit *out, struct cp_
     ev->recv = ctx->recv_us;
     int rc = cp_event_derive_id(ev, ctx->arena, ids, n);
     if (rc < 0) {
-        out->reject(out, 0, rec, len, rc == CP_ERR_NOMEM ? "out of memory" : "could not derive event_id");
+        out->reject(out, 0, rec, len,
+                    rc == CP_ERR_NOMEM ? "out of memory" : "could not derive event_id");
         return rc;
     }
     const char *why = NULL;

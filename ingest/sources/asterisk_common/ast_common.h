@@ -1,4 +1,4 @@
-/* ast_common.h - helpers shared by the Asterisk formats (AMI, queue_log, cdr_csv): strings, times, emit. */
+/* ast_common.h - helpers shared by the Asterisk formats (AMI, queue_log, cdr_csv). */
 #ifndef CP_SOURCE_AST_COMMON_H
 #define CP_SOURCE_AST_COMMON_H
 
@@ -45,10 +45,11 @@ int cp_ast_disp(const char *s, size_t len, enum cp_disp *out);
 
 /* Splits a caller ID `"Name" <number>` (or `Name <number>`, or a bare number) into its parts;
  * either may come back empty (len 0). */
-void cp_ast_clid(const char *s, size_t len, const char **name, size_t *name_len,
-                 const char **num, size_t *num_len);
+void cp_ast_clid(const char *s, size_t len, const char **name, size_t *name_len, const char **num,
+                 size_t *num_len);
 
-/* Appends an x pair when the value is non-empty and there is room; false only when out of memory. */
+/* Appends an x pair when the value is non-empty and there is room; false only when out of memory.
+ */
 bool cp_ast_x(struct cp_event *ev, struct cp_arena *arena, const char *key, const char *val,
               size_t len);
 

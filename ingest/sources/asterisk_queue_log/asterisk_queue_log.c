@@ -1,4 +1,4 @@
-/* asterisk_queue_log.c - the asterisk-queue-log source format: epoch|callid|queue|agent|event|data... */
+/* asterisk_queue_log.c - the asterisk-queue-log source: epoch|callid|queue|agent|event|data. */
 #include "asterisk_queue_log.h"
 
 #include <stdbool.h>
@@ -40,8 +40,7 @@ static void bad(struct ql *q, int code, const char *reason)
 /* Payload field i (after the event name); empty when absent. */
 static struct field d(const struct ql *q, size_t i)
 {
-    if (5 + i < q->nf)
-        return q->f[5 + i];
+    if (5 + i < q->nf) return q->f[5 + i];
     return (struct field){q->rec, 0};
 }
 
@@ -57,14 +56,12 @@ static const char *str(struct ql *q, struct field f)
 
 static void x(struct ql *q, const char *key, struct field f)
 {
-    if (!cp_ast_x(&q->ev, q->ctx->arena, key, f.s, f.n))
-        q->oom = true;
+    if (!cp_ast_x(&q->ev, q->ctx->arena, key, f.s, f.n)) q->oom = true;
 }
 
 static void secs(struct ql *q, struct field f, int32_t *dst, const char *reason)
 {
-    if (cp_ast_secs(f.s, f.n, dst) != 0)
-        bad(q, CP_ERR_PARSE, reason);
+    if (cp_ast_secs(f.s, f.n, dst) != 0) bad(q, CP_ERR_PARSE, reason);
 }
 
 /* "position|original_position|waittime" of the exits */
@@ -108,8 +105,7 @@ static bool map(struct ql *q, struct field evn)
         ev->kind = CP_KIND_QUEUE_LEAVE;
         ev->qout = CP_QOUT_TIMEOUT;
         exit_fields(q, 0);
-        if (evn.n == 8)
-            x(q, "info", d(q, 3));
+        if (evn.n == 8) x(q, "info", d(q, 3));
     } else if (eq(evn, "EXITWITHKEY")) {
         ev->kind = CP_KIND_QUEUE_LEAVE;
         ev->qout = CP_QOUT_KEY_EXIT;
@@ -156,8 +152,7 @@ static int ql_parse(void *state, const struct cp_source_ctx *ctx, const char *re
     (void)state;
     while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == '\r'))
         len--;
-    if (len == 0)
-        return 0;
+    if (len == 0) return 0;
     struct ql q;
     memset(&q, 0, sizeof q);
     q.ctx = ctx;
@@ -181,12 +176,10 @@ static int ql_parse(void *state, const struct cp_source_ctx *ctx, const char *re
     struct field tf = q.f[0], callid = q.f[1], queue = q.f[2], agent = q.f[3], evn = q.f[4];
     /* Queue and member management (QUEUESTART, ADDMEMBER, PAUSE, AGENTLOGIN, CONFIGRELOAD, ...)
      * carry no call; they are not call events. */
-    if (eq(callid, "NONE") || eq(callid, "REALTIME") || eq(callid, "MANAGER") ||
-        eq(callid, "CLI"))
+    if (eq(callid, "NONE") || eq(callid, "REALTIME") || eq(callid, "MANAGER") || eq(callid, "CLI"))
         return 0;
     cp_event_init(&q.ev);
-    if (!map(&q, evn))
-        return 0;
+    if (!map(&q, evn)) return 0;
     struct cp_event *ev = &q.ev;
     const char *why = "bad time";
     int rc;
@@ -197,21 +190,17 @@ static int ql_parse(void *state, const struct cp_source_ctx *ctx, const char *re
         rc = cp_ast_epoch(tf.s, tf.n, &ev->ts);
         why = "bad time";
     }
-    if (rc)
-        bad(&q, rc, why);
+    if (rc) bad(&q, rc, why);
     if (callid.n == 0)
         bad(&q, CP_ERR_MISSING, "missing: callid");
     else if (callid.n > CP_EVENT_STR_MAX)
         bad(&q, CP_ERR_TOOBIG, "too long: callid");
     ev->call = ev->leg = str(&q, callid);
-    if (queue.n == 0 || eq(queue, "NONE"))
-        bad(&q, CP_ERR_MISSING, "missing: queue");
+    if (queue.n == 0 || eq(queue, "NONE")) bad(&q, CP_ERR_MISSING, "missing: queue");
     ev->queue = str(&q, queue);
-    if (!eq(agent, "NONE"))
-        ev->agent = str(&q, agent);
+    if (!eq(agent, "NONE")) ev->agent = str(&q, agent);
     ev->native = cp_ast_str(ctx->arena, evn.s, evn.n, CP_EVENT_NATIVE_MAX, &q.oom);
-    if (q.oom)
-        bad(&q, CP_ERR_NOMEM, "out of memory");
+    if (q.oom) bad(&q, CP_ERR_NOMEM, "out of memory");
     if (q.reason) {
         out->reject(out, 0, rec, len, q.reason);
         return q.code;
@@ -220,8 +209,9 @@ static int ql_parse(void *state, const struct cp_source_ctx *ctx, const char *re
      * differ in their ring time, and a re-read line gets the same id. */
     const char *payload_s = evn.s + evn.n;
     size_t payload_n = (size_t)(rec + len - payload_s);
-    const char *ids[5] = {ev->native, ev->call, ev->queue, ev->agent,
-                          cp_ast_str(ctx->arena, payload_s, payload_n, CP_EVENT_NATIVE_MAX, &q.oom)};
+    const char *ids[5] = {
+        ev->native, ev->call, ev->queue, ev->agent,
+        cp_ast_str(ctx->arena, payload_s, payload_n, CP_EVENT_NATIVE_MAX, &q.oom)};
     if (q.oom) {
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;

@@ -1,4 +1,4 @@
-/* asterisk_queue_log.h - the asterisk-queue-log source format: app_queue's queue_log lines (README.md here). */
+/* asterisk_queue_log.h - the asterisk-queue-log source format: app_queue queue_log lines. */
 #ifndef CP_SOURCE_ASTERISK_QUEUE_LOG_H
 #define CP_SOURCE_ASTERISK_QUEUE_LOG_H
 
