@@ -79,6 +79,8 @@ struct agg_open {
 
 /* ---- the flush batch (agg_batch.c) ---- */
 
+struct msgpack_sbuffer;
+
 struct agg_batch {
     struct agg_sink sink;
     struct agg *agg;
@@ -88,6 +90,7 @@ struct agg_batch {
     struct cp_pg_copybuf calls;   /* COPY rows for calls */
     struct cp_pg_copybuf outbox;  /* COPY rows for sf_outbox */
     struct cp_pg_copybuf deleted; /* open calls finished */
+    struct msgpack_sbuffer *pack; /* reused to encode each open call's event list */
     int64_t n_calls, n_outbox, n_deleted, n_events;
     int64_t min_day, max_day;     /* calls' ended days (for partitions) */
 };
@@ -138,8 +141,8 @@ const struct agg_settings *agg_settings_lookup(struct agg *agg, const char *org,
                                                int64_t at);
 int agg_settings_load(struct agg *agg);
 
-/* Open-call persistence: a msgpack array of the call's raw events. */
-int agg_open_encode(const struct agg_call *c, char **out, size_t *len);
+/* Open-call persistence: a msgpack array of the call's raw events (replaces sb's contents). */
+int agg_open_encode(const struct agg_call *c, struct msgpack_sbuffer *sb);
 int agg_open_restore(struct agg_call *c, const char *buf, size_t len);
 
 #endif

@@ -207,6 +207,7 @@ void agg_batch_init(struct agg_batch *b, struct agg *agg)
     cp_pg_copybuf_init(&b->calls);
     cp_pg_copybuf_init(&b->outbox);
     cp_pg_copybuf_init(&b->deleted);
+    b->pack = msgpack_sbuffer_new();
 }
 
 static void free_counts(struct cp_map *m)
@@ -253,6 +254,8 @@ void agg_batch_free(struct agg_batch *b)
     cp_pg_copybuf_free(&b->calls);
     cp_pg_copybuf_free(&b->outbox);
     cp_pg_copybuf_free(&b->deleted);
+    msgpack_sbuffer_free(b->pack);
+    b->pack = NULL;
 }
 
 /* ---- rows ---- */
@@ -382,18 +385,17 @@ int agg_batch_delete_open(struct agg_batch *b, const struct agg_call *c)
 
 /* ---- open-call persistence ---- */
 
-int agg_open_encode(const struct agg_call *c, char **out, size_t *len)
+int agg_open_encode(const struct agg_call *c, struct msgpack_sbuffer *sb)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
+    if (!sb)
+        return CP_ERR_NOMEM;
+    msgpack_sbuffer_clear(sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, c->n_events);
-    for (uint32_t i = 0; i < c->n_events; i++)
-        msgpack_pack_bin_with_body(&pk, c->events[i].buf, c->events[i].len);
-    *out = sb.data; /* malloc'd by the sbuffer; the caller frees */
-    *len = sb.size;
-    return *out ? 0 : CP_ERR_NOMEM;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    int rc = msgpack_pack_array(&pk, c->n_events);
+    for (uint32_t i = 0; i < c->n_events && rc == 0; i++)
+        rc = msgpack_pack_bin_with_body(&pk, c->events[i].buf, c->events[i].len);
+    return rc == 0 ? 0 : CP_ERR_NOMEM;
 }
 
 int agg_open_restore(struct agg_call *c, const char *buf, size_t len)
@@ -818,29 +820,20 @@ static int commit_fn(PGconn *pg, void *arg, struct cp_pg_error *err)
             struct agg_open *o = s->val;
             if (!o->dirty)
                 continue;
-            char *state;
-            size_t slen;
-            if (agg_open_encode(o->call, &state, &slen) != 0)
-                continue;
-            char *hex = malloc(2 * slen + 3);
-            if (hex) {
-                static const char digits[] = "0123456789abcdef";
-                hex[0] = '\\';
-                hex[1] = 'x';
-                for (size_t k = 0; k < slen; k++) {
-                    hex[2 + 2 * k] = digits[(unsigned char)state[k] >> 4];
-                    hex[3 + 2 * k] = digits[(unsigned char)state[k] & 15];
-                }
-                cp_pg_copybuf_field_str(&oc, o->call->org);
-                cp_pg_copybuf_field_str(&oc, o->call->pbx);
-                cp_pg_copybuf_field_str(&oc, o->call->call);
-                cp_pg_copybuf_field_i64(&oc, pt->partition);
-                cp_pg_copybuf_field(&oc, hex, 2 * slen + 2);
-                cp_pg_copybuf_end_row(&oc);
-                n_open++;
-                free(hex);
+            if (agg_open_encode(o->call, b->pack) != 0) {
+                cp_pg_copybuf_free(&oc);
+                return CP_ERR_NOMEM; /* a call left out would be lost on restart */
             }
-            free(state);
+            cp_pg_copybuf_field_str(&oc, o->call->org);
+            cp_pg_copybuf_field_str(&oc, o->call->pbx);
+            cp_pg_copybuf_field_str(&oc, o->call->call);
+            cp_pg_copybuf_field_i64(&oc, pt->partition);
+            if (cp_pg_copybuf_field_bytea(&oc, b->pack->data, b->pack->size) != 0 ||
+                cp_pg_copybuf_end_row(&oc) != 0) {
+                cp_pg_copybuf_free(&oc);
+                return CP_ERR_NOMEM;
+            }
+            n_open++;
         }
     }
     if (n_open) {

@@ -380,6 +380,28 @@ int cp_pg_copybuf_field_i64(struct cp_pg_copybuf *b, int64_t v)
     return cp_pg_copybuf_field(b, tmp, (size_t)n);
 }
 
+int cp_pg_copybuf_field_bytea(struct cp_pg_copybuf *b, const void *p, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (len > (SIZE_MAX - 8) / 2) return CP_ERR_TOOBIG;
+    int rc = copybuf_reserve(b, 2 * len + 4);
+    if (rc < 0) return rc;
+    char *o = b->data + b->len;
+    if (b->row_fields > 0) *o++ = '\t';
+    *o++ = '\\'; /* COPY's escaped backslash, then bytea's own \x prefix */
+    *o++ = '\\';
+    *o++ = 'x';
+    const unsigned char *in = p;
+    for (size_t i = 0; i < len; i++) {
+        *o++ = digits[in[i] >> 4];
+        *o++ = digits[in[i] & 15];
+    }
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
+    b->row_fields++;
+    return 0;
+}
+
 int cp_pg_copybuf_end_row(struct cp_pg_copybuf *b)
 {
     int rc = copybuf_reserve(b, 1);

@@ -107,6 +107,12 @@ long cp_pg_copy_escape(const char *s, size_t len, char *out);
 int cp_pg_copybuf_field(struct cp_pg_copybuf *b, const char *s, size_t len);
 int cp_pg_copybuf_field_str(struct cp_pg_copybuf *b, const char *s);
 int cp_pg_copybuf_field_i64(struct cp_pg_copybuf *b, int64_t v);
+/*
+ * Appends a bytea field in hex form (text COPY `\\x0a1b...`, which the server reads as
+ * bytea `\x0a1b...`).  Any bytes, NUL included: the hex digits never need escaping, so
+ * this writes them straight into the buffer instead of escaping an intermediate string.
+ */
+int cp_pg_copybuf_field_bytea(struct cp_pg_copybuf *b, const void *p, size_t len);
 /* Ends the current row. */
 int cp_pg_copybuf_end_row(struct cp_pg_copybuf *b);
 
