@@ -1,4 +1,4 @@
-/* test_source_amazon_connect.c - golden cases of the amazon-connect-ctr source plus its Firehose helpers. */
+/* test_source_amazon_connect.c - amazon-connect-ctr golden cases and Firehose helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,7 +48,10 @@ static void response_body(void **state)
     assert_string_equal(buf, "{\"requestId\":\"r\\\"1\\\\\",\"timestamp\":5,"
                              "\"errorMessage\":\"could not produce: queue full\\u000a\"}");
     /* bytes that are not UTF-8 never reach the JSON */
-    n = cp_firehose_response(buf, sizeof buf, "a\xff" "b", 1, NULL);
+    n = cp_firehose_response(buf, sizeof buf,
+                             "a\xff"
+                             "b",
+                             1, NULL);
     assert_string_equal(buf, "{\"requestId\":\"a?b\",\"timestamp\":1}");
     assert_int_equal(cp_firehose_response(buf, sizeof buf, NULL, 1, NULL), 30);
     assert_string_equal(buf, "{\"requestId\":\"\",\"timestamp\":1}");

@@ -92,7 +92,7 @@ static void rec_reject(struct cp_emit *out, uint32_t index, const char *raw, siz
 }
 
 #define HDR                                                                                        \
-    "\"globalCallID_callManagerId\",\"globalCallID_callId\",\"dateTimeOrigination\","             \
+    "\"globalCallID_callManagerId\",\"globalCallID_callId\",\"dateTimeOrigination\","              \
     "\"dateTimeConnect\",\"dateTimeDisconnect\"\r\n"                                               \
     "INTEGER,INTEGER,INTEGER,INTEGER,INTEGER\r\n"
 

@@ -1,4 +1,4 @@
-/* test_source_twilio.c - golden cases of twilio-voice and twilio-taskrouter, their date parser and X-Twilio-Signature. */
+/* test_source_twilio.c - twilio-voice/-taskrouter golden cases, dates, X-Twilio-Signature. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,16 +35,16 @@ static void taskrouter_case(void **state)
  *  Digits1234From+12349013030To+18005551212". */
 #define DOC_URL "https://mycompany.com/myapp.php?foo=1&bar=2"
 #define DOC_BODY                                                                                   \
-    "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030"             \
+    "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030"              \
     "&To=%2B18005551212"
 
 static void signature_doc_vector(void **state)
 {
     (void)state;
     char sig[CP_TWILIO_SIG_MAX + 1];
-    assert_int_equal(cp_twilio_signature("12345", CP_TWILIO_SIG_SHA1, DOC_URL, DOC_BODY,
-                                         strlen(DOC_BODY), sig),
-                     28);
+    assert_int_equal(
+        cp_twilio_signature("12345", CP_TWILIO_SIG_SHA1, DOC_URL, DOC_BODY, strlen(DOC_BODY), sig),
+        28);
     assert_string_equal(sig, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
     /* parameter order in the body does not matter: they are sorted */
     const char *shuffled = "To=%2B18005551212&From=%2B12349013030&Digits=1234"
@@ -83,9 +83,9 @@ static void signature_rejects(void **state)
     assert_int_equal(cp_twilio_signature_check("12345", CP_TWILIO_SIG_SHA1, DOC_URL, DOC_BODY,
                                                strlen(DOC_BODY), NULL),
                      CP_ERR_AUTH);
-    assert_int_equal(cp_twilio_signature_check("12345", CP_TWILIO_SIG_SHA1, DOC_URL, "a=%zz", 5,
-                                               good),
-                     CP_ERR_PARSE);
+    assert_int_equal(
+        cp_twilio_signature_check("12345", CP_TWILIO_SIG_SHA1, DOC_URL, "a=%zz", 5, good),
+        CP_ERR_PARSE);
 }
 
 /* Vectors computed with openssl over the strings in the comments. */
@@ -164,8 +164,7 @@ static void form_decoding(void **state)
     static struct cp_twilio_form form;
     const char *why = NULL, *name = NULL;
     const char *body = "a=1&&b=x+y%2Bz&c&d=%C3%BC&=e";
-    assert_int_equal(cp_twilio_form_parse(body, strlen(body), true, &arena, &form, &why, &name),
-                     0);
+    assert_int_equal(cp_twilio_form_parse(body, strlen(body), true, &arena, &form, &why, &name), 0);
     assert_int_equal(form.n, 5);
     assert_string_equal(cp_twilio_form_get(&form, "b")->val, "x y+z");
     assert_string_equal(cp_twilio_form_get(&form, "c")->val, "");
@@ -184,8 +183,8 @@ static void form_decoding(void **state)
     cp_arena_destroy(&arena);
 }
 
-static int add_cases(struct CMUnitTest *tests, size_t *t, const char *sub,
-                     void (*fn)(void **), char ***names, size_t *n)
+static int add_cases(struct CMUnitTest *tests, size_t *t, const char *sub, void (*fn)(void **),
+                     char ***names, size_t *n)
 {
     *names = cp_golden_list(cp_golden_dir(sub), n);
     if (*n < 10) {
@@ -206,8 +205,10 @@ int main(void)
         add_cases(tests, &t, "twilio-taskrouter", taskrouter_case, &tr, &nt) < 0)
         return 1;
     const struct CMUnitTest extra[] = {
-        cmocka_unit_test(signature_doc_vector),  cmocka_unit_test(signature_rejects),
-        cmocka_unit_test(signature_sorting_and_ports), cmocka_unit_test(rfc2822_dates),
+        cmocka_unit_test(signature_doc_vector),
+        cmocka_unit_test(signature_rejects),
+        cmocka_unit_test(signature_sorting_and_ports),
+        cmocka_unit_test(rfc2822_dates),
         cmocka_unit_test(form_decoding),
     };
     for (size_t i = 0; i < CP_ARRAY_LEN(extra); i++)

@@ -1,4 +1,4 @@
-/* amazon_connect.c - the amazon-connect-ctr source format: contact trace records delivered by Firehose. */
+/* amazon_connect.c - the amazon-connect-ctr source format: contact trace records via Firehose. */
 #include "amazon_connect.h"
 
 #include <math.h>
@@ -28,9 +28,9 @@
  * CTRs are nested and a few per request, so convenience wins over speed here.
  */
 
-#define SRC_NAME "amazon-connect-ctr"
+#define SRC_NAME            "amazon-connect-ctr"
 #define MAX_CTRS_PER_RECORD 256
-#define EVENTS_PER_CTR 6
+#define EVENTS_PER_CTR      6
 
 struct ac {
     const struct cp_source_ctx *ctx;
@@ -69,10 +69,8 @@ static int get_obj(struct ac *a, json_t *o, const char *key, json_t **out)
 {
     json_t *v = member(o, key);
     *out = NULL;
-    if (!v)
-        return 0;
-    if (!json_is_object(v))
-        return bad(a, CP_ERR_TYPE, "wrong type", key);
+    if (!v) return 0;
+    if (!json_is_object(v)) return bad(a, CP_ERR_TYPE, "wrong type", key);
     *out = v;
     return 0;
 }
@@ -82,22 +80,17 @@ static int get_str(struct ac *a, json_t *o, const char *key, const char *name, c
 {
     json_t *v = member(o, key);
     *out = NULL;
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return bad(a, CP_ERR_TYPE, "wrong type", name);
+    if (!v) return 0;
+    if (!json_is_string(v)) return bad(a, CP_ERR_TYPE, "wrong type", name);
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n == 0)
-        return 0;
-    if (n > CP_EVENT_STR_MAX)
-        return bad(a, CP_ERR_TOOBIG, "too long", name);
+    if (n == 0) return 0;
+    if (n > CP_EVENT_STR_MAX) return bad(a, CP_ERR_TOOBIG, "too long", name);
     /* jansson refuses invalid UTF-8 and \u0000 unless asked; checked again
      * because the event invariants are ours. */
     if (memchr(s, '\0', n) || !cp_utf8_valid(s, n))
         return bad(a, CP_ERR_UTF8, "invalid utf-8", name);
-    if (!(*out = cp_arena_strndup(a->ctx->arena, s, n)))
-        return oom(a);
+    if (!(*out = cp_arena_strndup(a->ctx->arena, s, n))) return oom(a);
     return 0;
 }
 
@@ -106,16 +99,12 @@ static int get_time(struct ac *a, json_t *o, const char *key, const char *name, 
 {
     json_t *v = member(o, key);
     *out = 0;
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return bad(a, CP_ERR_TYPE, "wrong type", name);
+    if (!v) return 0;
+    if (!json_is_string(v)) return bad(a, CP_ERR_TYPE, "wrong type", name);
     int64_t us;
     int rc = cp_time_parse_iso(json_string_value(v), json_string_length(v), NULL, &us);
-    if (rc == 0 && (us <= 0 || us > CP_EVENT_TIME_MAX))
-        rc = CP_ERR_RANGE;
-    if (rc < 0)
-        return bad(a, rc, "bad time", name);
+    if (rc == 0 && (us <= 0 || us > CP_EVENT_TIME_MAX)) rc = CP_ERR_RANGE;
+    if (rc < 0) return bad(a, rc, "bad time", name);
     *out = us;
     return 0;
 }
@@ -125,8 +114,7 @@ static int get_dur(struct ac *a, json_t *o, const char *key, const char *name, i
 {
     json_t *v = member(o, key);
     *out = -1;
-    if (!v)
-        return 0;
+    if (!v) return 0;
     double d;
     if (json_is_integer(v))
         d = (double)json_integer_value(v);
@@ -134,8 +122,7 @@ static int get_dur(struct ac *a, json_t *o, const char *key, const char *name, i
         d = round(json_real_value(v));
     else
         return bad(a, CP_ERR_TYPE, "wrong type", name);
-    if (!(d >= 0 && d <= INT32_MAX))
-        return bad(a, CP_ERR_RANGE, "out of range", name);
+    if (!(d >= 0 && d <= INT32_MAX)) return bad(a, CP_ERR_RANGE, "out of range", name);
     *out = (int32_t)d;
     return 0;
 }
@@ -147,12 +134,10 @@ static int get_num_text(struct ac *a, json_t *o, const char *key, const char *na
     int32_t v;
     int rc = get_dur(a, o, key, name, &v);
     *out = NULL;
-    if (rc < 0 || v < 0)
-        return rc;
+    if (rc < 0 || v < 0) return rc;
     char buf[16];
     snprintf(buf, sizeof buf, "%d", v);
-    if (!(*out = cp_arena_strdup(a->ctx->arena, buf)))
-        return oom(a);
+    if (!(*out = cp_arena_strdup(a->ctx->arena, buf))) return oom(a);
     return 0;
 }
 
@@ -163,8 +148,7 @@ static bool str_eq(const char *s, const char *lit)
 
 static void add_x(struct cp_event *ev, const char *key, const char *val)
 {
-    if (val && ev->nx < CP_EVENT_X_MAX)
-        ev->x[ev->nx++] = (struct cp_kv){key, val};
+    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
 }
 
 /* ---- one CTR ---------------------------------------------------------------------------- */
@@ -183,8 +167,7 @@ static int read_ctr(struct ac *a, json_t *j, struct ctr *c)
     json_t *q, *ag, *ep, *rp;
     int rc;
     memset(c, 0, sizeof *c);
-    if (!json_is_object(j))
-        return bad(a, CP_ERR_TYPE, "not an object", NULL);
+    if (!json_is_object(j)) return bad(a, CP_ERR_TYPE, "not an object", NULL);
     if ((rc = get_str(a, j, "ContactId", "ContactId", &c->contact)) < 0 ||
         (rc = get_str(a, j, "InitialContactId", "InitialContactId", &c->initial)) < 0 ||
         (rc = get_str(a, j, "PreviousContactId", "PreviousContactId", &c->previous)) < 0 ||
@@ -205,8 +188,7 @@ static int read_ctr(struct ac *a, json_t *j, struct ctr *c)
         (rc = get_num_text(a, j, "AgentConnectionAttempts", "AgentConnectionAttempts",
                            &c->attempts)) < 0)
         return rc;
-    if (!c->contact)
-        return bad(a, CP_ERR_MISSING, "missing", "ContactId");
+    if (!c->contact) return bad(a, CP_ERR_MISSING, "missing", "ContactId");
     if ((rc = get_obj(a, j, "CustomerEndpoint", &ep)) < 0 ||
         (rc = get_str(a, ep, "Address", "CustomerEndpoint.Address", &c->customer)) < 0 ||
         (rc = get_obj(a, j, "SystemEndpoint", &ep)) < 0 ||
@@ -244,14 +226,12 @@ static int read_ctr(struct ac *a, json_t *j, struct ctr *c)
     return 0;
 }
 
-static struct cp_event *new_event(struct ac *a, const struct ctr *c, enum cp_kind kind,
-                                  int64_t ts)
+static struct cp_event *new_event(struct ac *a, const struct ctr *c, enum cp_kind kind, int64_t ts)
 {
     if (a->nev == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 16;
         struct cp_event *n = realloc(a->evs, cap * sizeof *n);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         a->evs = n;
         a->cap = cap;
     }
@@ -274,11 +254,9 @@ static struct cp_event *new_event(struct ac *a, const struct ctr *c, enum cp_kin
 static int finish(struct ac *a, struct cp_event *ev, const char *const *ids, size_t n)
 {
     int rc = cp_event_derive_id(ev, a->ctx->arena, ids, n);
-    if (rc < 0)
-        return rc == CP_ERR_NOMEM ? oom(a) : bad(a, rc, "could not derive id", NULL);
+    if (rc < 0) return rc == CP_ERR_NOMEM ? oom(a) : bad(a, rc, "could not derive id", NULL);
     const char *why = NULL;
-    if ((rc = cp_event_validate(ev, &why)) < 0)
-        return bad(a, rc, "invalid event", why);
+    if ((rc = cp_event_validate(ev, &why)) < 0) return bad(a, rc, "invalid event", why);
     return 0;
 }
 
@@ -286,14 +264,11 @@ static int map_ctr(struct ac *a, json_t *j)
 {
     struct ctr c;
     int rc = read_ctr(a, j, &c);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     /* Chat, task and email contacts are not calls. */
-    if (c.channel && !str_eq(c.channel, "VOICE"))
-        return 0;
+    if (c.channel && !str_eq(c.channel, "VOICE")) return 0;
     int64_t ts = c.t_disc ? c.t_disc : c.t_last;
-    if (!ts)
-        return bad(a, CP_ERR_MISSING, "missing", "DisconnectTimestamp");
+    if (!ts) return bad(a, CP_ERR_MISSING, "missing", "DisconnectTimestamp");
 
     enum cp_dir dir = CP_DIR_UNKNOWN;
     if (str_eq(c.method, "INBOUND"))
@@ -339,8 +314,7 @@ static int map_ctr(struct ac *a, json_t *j)
     struct cp_event *ev;
 #define NEW(kind, t)                                                                               \
     do {                                                                                           \
-        if (!(ev = new_event(a, &c, kind, t)))                                                     \
-            return oom(a);                                                                         \
+        if (!(ev = new_event(a, &c, kind, t))) return oom(a);                                      \
         ev->dir = dir;                                                                             \
         ev->from = from;                                                                           \
         ev->to = to;                                                                               \
@@ -349,8 +323,7 @@ static int map_ctr(struct ac *a, json_t *j)
     if (queued) {
         NEW(CP_KIND_QUEUE_ENTER, c.t_enq);
         ev->queue = c.queue;
-        if ((rc = finish(a, ev, id_queue, 2)) < 0)
-            return rc;
+        if ((rc = finish(a, ev, id_queue, 2)) < 0) return rc;
         /* Left the queue: at the dequeue, or at the disconnect when the caller
          * never left it any other way. */
         int64_t t_leave = c.t_deq ? c.t_deq : (!agent ? c.t_disc : 0);
@@ -359,14 +332,11 @@ static int map_ctr(struct ac *a, json_t *j)
             ev->queue = c.queue;
             ev->qout = qout;
             ev->wait = c.wait;
-            if (qout == CP_QOUT_ABANDONED)
-                ev->side = CP_SIDE_CALLER;
+            if (qout == CP_QOUT_ABANDONED) ev->side = CP_SIDE_CALLER;
             /* How the contact ended says why it left unanswered; after an answer it
              * says nothing about the queue. */
-            if (!agent)
-                ev->native = c.reason;
-            if ((rc = finish(a, ev, id_queue, 2)) < 0)
-                return rc;
+            if (!agent) ev->native = c.reason;
+            if ((rc = finish(a, ev, id_queue, 2)) < 0) return rc;
         }
     }
     if (agent) {
@@ -374,8 +344,7 @@ static int map_ctr(struct ac *a, json_t *j)
         ev->queue = c.queue;
         ev->agent = c.agent;
         ev->wait = c.wait;
-        if ((rc = finish(a, ev, id_contact, 1)) < 0)
-            return rc;
+        if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
         /* Talk ends where after-contact work starts (or at the disconnect). */
         int64_t t_done = c.t_acw_start ? c.t_acw_start : c.t_disc;
         if (t_done) {
@@ -385,16 +354,14 @@ static int map_ctr(struct ac *a, json_t *j)
             ev->talk = c.talk;
             ev->hold = c.hold;
             ev->side = side;
-            if ((rc = finish(a, ev, id_contact, 1)) < 0)
-                return rc;
+            if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
         }
         if (c.t_acw_end) {
             NEW(CP_KIND_WRAPUP_END, c.t_acw_end);
             ev->queue = c.queue;
             ev->agent = c.agent;
             ev->acw = c.acw;
-            if ((rc = finish(a, ev, id_contact, 1)) < 0)
-                return rc;
+            if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
         }
     }
 
@@ -434,16 +401,11 @@ static int map_ctr(struct ac *a, json_t *j)
 
 static int b64val(unsigned char ch)
 {
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+') return 62;
+    if (ch == '/') return 63;
     return -1;
 }
 
@@ -455,8 +417,7 @@ static int b64_decode(const char *s, size_t n, unsigned char *out, size_t *outle
     size_t o = 0, i = 0;
     for (; i < n && s[i] != '='; i++) {
         int v = b64val((unsigned char)s[i]);
-        if (v < 0)
-            return CP_ERR_PARSE;
+        if (v < 0) return CP_ERR_PARSE;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
@@ -467,8 +428,7 @@ static int b64_decode(const char *s, size_t n, unsigned char *out, size_t *outle
     size_t pad = 0;
     for (; i < n && s[i] == '='; i++)
         pad++;
-    if (i != n || pad > 2 || bits >= 6 || (pad && ((n % 4) != 0)))
-        return CP_ERR_PARSE;
+    if (i != n || pad > 2 || bits >= 6 || (pad && ((n % 4) != 0))) return CP_ERR_PARSE;
     *outlen = o;
     return 0;
 }
@@ -486,44 +446,34 @@ static int map_data(struct ac *a, const char *d, size_t n)
     for (;;) {
         while (off < n && is_ws(d[off]))
             off++;
-        if (off == n)
-            break;
-        if (d[off] != '{')
-            return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
+        if (off == n) break;
+        if (d[off] != '{') return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
         if (++count > MAX_CTRS_PER_RECORD)
             return bad(a, CP_ERR_TOOBIG, "too many ctrs in one record", NULL);
         json_error_t err;
-        json_t *j = json_loadb(d + off, n - off, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES,
-                               &err);
-        if (!j)
-            return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
+        json_t *j =
+            json_loadb(d + off, n - off, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err);
+        if (!j) return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
         size_t used = (size_t)err.position;
         int rc = map_ctr(a, j);
         json_decref(j);
-        if (rc < 0)
-            return rc;
-        if (used == 0 || used > n - off)
-            return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
+        if (rc < 0) return rc;
+        if (used == 0 || used > n - off) return bad(a, CP_ERR_PARSE, "malformed ctr json", NULL);
         off += used;
     }
-    if (count == 0)
-        return bad(a, CP_ERR_MISSING, "empty record", NULL);
+    if (count == 0) return bad(a, CP_ERR_MISSING, "empty record", NULL);
     return 0;
 }
 
 static int map_firehose_record(struct ac *a, json_t *r)
 {
     json_t *d = json_is_object(r) ? json_object_get(r, "data") : NULL;
-    if (!json_is_object(r))
-        return bad(a, CP_ERR_TYPE, "not an object", NULL);
-    if (!d || json_is_null(d))
-        return bad(a, CP_ERR_MISSING, "missing", "data");
-    if (!json_is_string(d))
-        return bad(a, CP_ERR_TYPE, "wrong type", "data");
+    if (!json_is_object(r)) return bad(a, CP_ERR_TYPE, "not an object", NULL);
+    if (!d || json_is_null(d)) return bad(a, CP_ERR_MISSING, "missing", "data");
+    if (!json_is_string(d)) return bad(a, CP_ERR_TYPE, "wrong type", "data");
     size_t n = json_string_length(d);
     unsigned char *buf = malloc(n / 4 * 3 + 3);
-    if (!buf)
-        return oom(a);
+    if (!buf) return oom(a);
     size_t len = 0;
     int rc = b64_decode(json_string_value(d), n, buf, &len);
     if (rc < 0)
@@ -554,8 +504,7 @@ static int settle(struct ac *a, int rc, uint32_t index, json_t *elem, const char
         }
         a->out->reject(a->out, index, rec, len, a->reason);
         free(dump);
-        if ((*rejected)++ == 0)
-            *first_code = rc;
+        if ((*rejected)++ == 0) *first_code = rc;
         a->nev = 0;
         return rc == CP_ERR_NOMEM ? rc : 0;
     }
@@ -571,8 +520,8 @@ static int settle(struct ac *a, int rc, uint32_t index, json_t *elem, const char
     return 0;
 }
 
-static int connect_parse(void *state, const struct cp_source_ctx *ctx, const char *rec,
-                         size_t len, struct cp_emit *out)
+static int connect_parse(void *state, const struct cp_source_ctx *ctx, const char *rec, size_t len,
+                         struct cp_emit *out)
 {
     (void)state;
     struct ac a = {.ctx = ctx, .out = out};
@@ -581,8 +530,7 @@ static int connect_parse(void *state, const struct cp_source_ctx *ctx, const cha
     size_t s = 0;
     while (s < len && is_ws(rec[s]))
         s++;
-    if (s == len)
-        return 0;
+    if (s == len) return 0;
     json_error_t err;
     json_t *root = json_loadb(rec, len, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
@@ -616,10 +564,8 @@ static int connect_parse(void *state, const struct cp_source_ctx *ctx, const cha
     }
     json_decref(root);
     free(a.evs);
-    if (rc < 0)
-        return rc;
-    if (emitted == 0 && rejected > 0)
-        return first_code;
+    if (rc < 0) return rc;
+    if (emitted == 0 && rejected > 0) return first_code;
     return emitted;
 }
 

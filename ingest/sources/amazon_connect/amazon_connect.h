@@ -1,4 +1,4 @@
-/* amazon_connect.h - the amazon-connect-ctr source format (CTRs via Kinesis Data Firehose HTTP delivery). */
+/* amazon_connect.h - the amazon-connect-ctr source format (CTRs via Firehose HTTP delivery). */
 #ifndef CP_SOURCE_AMAZON_CONNECT_H
 #define CP_SOURCE_AMAZON_CONNECT_H
 

@@ -21,13 +21,10 @@ static int sha256(const char *s, unsigned char md[32])
 
 int cp_firehose_check_key(const char *configured, const char *header)
 {
-    if (!configured || !*configured)
-        return CP_ERR_CONFIG;
-    if (!header)
-        return CP_ERR_AUTH;
+    if (!configured || !*configured) return CP_ERR_CONFIG;
+    if (!header) return CP_ERR_AUTH;
     unsigned char a[32], b[32];
-    if (sha256(configured, a) < 0 || sha256(header, b) < 0)
-        return CP_ERR_INTERNAL;
+    if (sha256(configured, a) < 0 || sha256(header, b) < 0) return CP_ERR_INTERNAL;
     return CRYPTO_memcmp(a, b, sizeof a) == 0 ? 0 : CP_ERR_AUTH;
 }
 
@@ -49,8 +46,7 @@ static void put(struct out *o, const char *s, size_t n)
 
 static void put_json_str(struct out *o, const char *s)
 {
-    if (!s)
-        s = "";
+    if (!s) s = "";
     size_t n = strlen(s);
     bool utf8 = cp_utf8_valid(s, n);
     put(o, "\"", 1);
@@ -87,15 +83,13 @@ int cp_firehose_response(char *buf, size_t cap, const char *request_id, int64_t 
         put_json_str(&o, error_message);
     }
     put(&o, "}", 1);
-    if (o.over || cap == 0)
-        return CP_ERR_TOOBIG;
+    if (o.over || cap == 0) return CP_ERR_TOOBIG;
     buf[o.len] = '\0';
     return (int)o.len;
 }
 
 int cp_firehose_status(int parse_rc)
 {
-    if (parse_rc >= 0)
-        return 200;
+    if (parse_rc >= 0) return 200;
     return cp_err_is_retriable(parse_rc) ? 503 : 200;
 }

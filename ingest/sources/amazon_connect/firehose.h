@@ -1,4 +1,4 @@
-/* firehose.h - pure helpers for the Kinesis Data Firehose HTTP endpoint contract (access key, response body). */
+/* firehose.h - pure helpers for the Firehose HTTP endpoint: access key, response body. */
 #ifndef CP_FIREHOSE_H
 #define CP_FIREHOSE_H
 

@@ -116,8 +116,7 @@ static int csv_next(struct csv *c, struct fld *f, size_t max, size_t *nf, const 
 {
     const char *s = c->s;
     for (;;) { /* blank lines are not records */
-        if (c->pos >= c->len)
-            return 0;
+        if (c->pos >= c->len) return 0;
         if (s[c->pos] == '\n')
             c->pos++;
         else if (s[c->pos] == '\r' && c->pos + 1 < c->len && s[c->pos + 1] == '\n')
@@ -175,8 +174,7 @@ static int csv_next(struct csv *c, struct fld *f, size_t max, size_t *nf, const 
             c->pos++;
             continue;
         }
-        if (i < c->len && s[i] == '\r')
-            c->pos++;
+        if (i < c->len && s[i] == '\r') c->pos++;
         if (c->pos < c->len && s[c->pos] == '\n')
             c->pos++;
         else if (c->pos < c->len) {
@@ -228,10 +226,8 @@ static int get_u64(struct cp *p, enum col c, uint64_t max, uint64_t *out)
     uint64_t v = 0;
     for (size_t i = 0; i < x->len; i++) {
         unsigned d = (unsigned)(x->p[i] - '0');
-        if (d > 9)
-            return fail(p, CP_ERR_PARSE, "bad value", c);
-        if (v > (max - d) / 10)
-            return fail(p, CP_ERR_RANGE, "out of range", c);
+        if (d > 9) return fail(p, CP_ERR_PARSE, "bad value", c);
+        if (v > (max - d) / 10) return fail(p, CP_ERR_RANGE, "out of range", c);
         v = v * 10 + d;
     }
     *out = v;
@@ -243,14 +239,10 @@ static int get_str(struct cp *p, enum col c, const char **out)
 {
     const struct fld *x = get(p, c);
     *out = NULL;
-    if (x->len == 0)
-        return 0;
-    if (x->len > CP_EVENT_STR_MAX)
-        return fail(p, CP_ERR_TOOBIG, "too long", c);
-    if (memchr(x->p, '\0', x->len))
-        return fail(p, CP_ERR_UTF8, "nul in string", c);
-    if (!cp_utf8_valid(x->p, x->len))
-        return fail(p, CP_ERR_UTF8, "invalid utf-8", c);
+    if (x->len == 0) return 0;
+    if (x->len > CP_EVENT_STR_MAX) return fail(p, CP_ERR_TOOBIG, "too long", c);
+    if (memchr(x->p, '\0', x->len)) return fail(p, CP_ERR_UTF8, "nul in string", c);
+    if (!cp_utf8_valid(x->p, x->len)) return fail(p, CP_ERR_UTF8, "invalid utf-8", c);
     char *s = cp_arena_alloc(p->ctx->arena, x->len + 1);
     if (!s) {
         snprintf(p->reason, sizeof p->reason, "out of memory");
@@ -259,8 +251,7 @@ static int get_str(struct cp *p, enum col c, const char **out)
     size_t n = 0;
     for (size_t i = 0; i < x->len; i++) {
         s[n++] = x->p[i];
-        if (x->esc && x->p[i] == '"' && i + 1 < x->len && x->p[i + 1] == '"')
-            i++;
+        if (x->esc && x->p[i] == '"' && i + 1 < x->len && x->p[i + 1] == '"') i++;
     }
     s[n] = '\0';
     *out = s;
@@ -269,8 +260,7 @@ static int get_str(struct cp *p, enum col c, const char **out)
 
 static void add_x(struct cp_event *ev, const char *key, const char *val)
 {
-    if (val && ev->nx < CP_EVENT_X_MAX)
-        ev->x[ev->nx++] = (struct cp_kv){key, val};
+    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
 }
 
 static const char *num_text(struct cp *p, uint64_t v)
@@ -288,28 +278,22 @@ static const char *num_text(struct cp *p, uint64_t v)
 static const char *ip_text(struct cp *p, enum col c)
 {
     const struct fld *x = get(p, c);
-    if (x->len == 0 || x->len > 11)
-        return NULL;
+    if (x->len == 0 || x->len > 11) return NULL;
     size_t i = 0;
     bool neg = x->p[0] == '-';
     i = neg;
-    if (i == x->len)
-        return NULL;
+    if (i == x->len) return NULL;
     int64_t v = 0;
     for (; i < x->len; i++) {
         unsigned d = (unsigned)(x->p[i] - '0');
-        if (d > 9)
-            return NULL;
+        if (d > 9) return NULL;
         v = v * 10 + d;
     }
-    if (neg)
-        v = -v;
-    if (v < INT32_MIN || v > (int64_t)UINT32_MAX || v == 0)
-        return NULL;
+    if (neg) v = -v;
+    if (v < INT32_MIN || v > (int64_t)UINT32_MAX || v == 0) return NULL;
     uint32_t u = (uint32_t)v;
     char buf[16];
-    snprintf(buf, sizeof buf, "%u.%u.%u.%u", u & 0xff, (u >> 8) & 0xff, (u >> 16) & 0xff,
-             u >> 24);
+    snprintf(buf, sizeof buf, "%u.%u.%u.%u", u & 0xff, (u >> 8) & 0xff, (u >> 16) & 0xff, u >> 24);
     return cp_arena_strdup(p->ctx->arena, buf);
 }
 
@@ -319,8 +303,7 @@ static const char *ip_text(struct cp *p, enum col c)
  * when the callee cleared or refused.  Values above 127 are Cisco-specific
  * (393216 call split, ...) and are not Q.850.
  */
-static void disposition(bool connected, uint64_t oc, uint64_t dc, enum cp_disp *disp,
-                        int32_t *q850)
+static void disposition(bool connected, uint64_t oc, uint64_t dc, enum cp_disp *disp, int32_t *q850)
 {
     uint64_t clearing = oc ? oc : dc;
     if (connected) {
@@ -332,8 +315,12 @@ static void disposition(bool connected, uint64_t oc, uint64_t dc, enum cp_disp *
     uint64_t cause = dc && dc != 16 ? dc : clearing;
     *q850 = cause >= 1 && cause <= CP_EVENT_Q850_MAX ? (int32_t)cause : 0;
     switch (cause) {
-    case 0: *disp = CP_DISP_UNKNOWN; break;
-    case 16: *disp = oc ? CP_DISP_CANCELED : CP_DISP_UNKNOWN; break;
+    case 0:
+        *disp = CP_DISP_UNKNOWN;
+        break;
+    case 16:
+        *disp = oc ? CP_DISP_CANCELED : CP_DISP_UNKNOWN;
+        break;
     case 17: /* user busy */
     case 21: /* call rejected: the callee declined */
         *disp = CP_DISP_BUSY;
@@ -346,7 +333,9 @@ static void disposition(bool connected, uint64_t oc, uint64_t dc, enum cp_disp *
     case 42: /* switching equipment congestion */
         *disp = CP_DISP_CONGESTION;
         break;
-    default: *disp = cause <= CP_EVENT_Q850_MAX ? CP_DISP_FAILED : CP_DISP_UNKNOWN; break;
+    default:
+        *disp = cause <= CP_EVENT_Q850_MAX ? CP_DISP_FAILED : CP_DISP_UNKNOWN;
+        break;
     }
 }
 
@@ -360,18 +349,13 @@ static int row_event(struct cp *p)
     uint64_t type = 1, cmid, callid, t_orig, t_conn, t_disc, dur, oc, dc, queued, qwait;
 
     if (p->nf != p->ncols) {
-        snprintf(p->reason, sizeof p->reason, "column count %zu, header has %zu", p->nf,
-                 p->ncols);
+        snprintf(p->reason, sizeof p->reason, "column count %zu, header has %zu", p->nf, p->ncols);
         return CP_ERR_PARSE;
     }
-    if (p->idx[C_TYPE] >= 0 && (rc = get_u64(p, C_TYPE, 255, &type)) < 0)
-        return rc;
-    if (type != 1)
-        return 1; /* 0 = start record (old releases), 2 = CMR: not billing records */
-    if (get(p, C_CMID)->len == 0)
-        return fail(p, CP_ERR_MISSING, "missing", C_CMID);
-    if (get(p, C_CALLID)->len == 0)
-        return fail(p, CP_ERR_MISSING, "missing", C_CALLID);
+    if (p->idx[C_TYPE] >= 0 && (rc = get_u64(p, C_TYPE, 255, &type)) < 0) return rc;
+    if (type != 1) return 1; /* 0 = start record (old releases), 2 = CMR: not billing records */
+    if (get(p, C_CMID)->len == 0) return fail(p, CP_ERR_MISSING, "missing", C_CMID);
+    if (get(p, C_CALLID)->len == 0) return fail(p, CP_ERR_MISSING, "missing", C_CALLID);
     if ((rc = get_u64(p, C_CMID, UINT32_MAX, &cmid)) < 0 ||
         (rc = get_u64(p, C_CALLID, UINT32_MAX, &callid)) < 0 ||
         (rc = get_u64(p, C_ORIG, UINT32_MAX, &t_orig)) < 0 ||
@@ -383,10 +367,8 @@ static int row_event(struct cp *p)
         (rc = get_u64(p, C_QUEUED, 1, &queued)) < 0 ||
         (rc = get_u64(p, C_QWAIT, INT32_MAX, &qwait)) < 0)
         return rc;
-    if (t_orig == 0)
-        return fail(p, CP_ERR_MISSING, "missing", C_ORIG);
-    if (t_disc == 0)
-        return fail(p, CP_ERR_MISSING, "missing", C_DISC);
+    if (t_orig == 0) return fail(p, CP_ERR_MISSING, "missing", C_ORIG);
+    if (t_disc == 0) return fail(p, CP_ERR_MISSING, "missing", C_DISC);
     if (t_disc < t_orig || (t_conn && (t_conn < t_orig || t_conn > t_disc))) {
         snprintf(p->reason, sizeof p->reason, "times out of order");
         return CP_ERR_RANGE;
@@ -412,8 +394,7 @@ static int row_event(struct cp *p)
     else
         snprintf(call, sizeof call, "%llu:%llu", (unsigned long long)cmid,
                  (unsigned long long)callid);
-    if (strlen(call) > CP_EVENT_STR_MAX)
-        return fail(p, CP_ERR_TOOBIG, "too long", C_CLUSTER);
+    if (strlen(call) > CP_EVENT_STR_MAX) return fail(p, CP_ERR_TOOBIG, "too long", C_CLUSTER);
     ev.call = cp_arena_strdup(p->ctx->arena, call);
     ev.leg = orig_leg;
     ev.org = p->ctx->org;
@@ -431,11 +412,9 @@ static int row_event(struct cp *p)
     ev.ring = connected && !queued ? (int32_t)(t_conn - t_orig) : -1;
     /* CUCM native call queuing (hunt pilots, release 9+) reports the wait itself;
      * ring is then unknown, since connect - origination includes the wait. */
-    if (queued)
-        ev.wait = (int32_t)qwait;
+    if (queued) ev.wait = (int32_t)qwait;
     /* A hunt pilot is CUCM's queue: its answering user is the agent. */
-    if (ev.queue && connected)
-        ev.agent = final_user;
+    if (ev.queue && connected) ev.agent = final_user;
     /* Who cleared, from Q.850 causes only: Cisco-specific values (393216 call
      * split, ...) mean the feature ended the record, not a party. */
     bool oq = oc >= 1 && oc <= CP_EVENT_Q850_MAX, dq = dc >= 1 && dc <= CP_EVENT_Q850_MAX;
@@ -492,8 +471,7 @@ static int row_event(struct cp *p)
 /* A CMR file: diagnostic records, no dateTimeOrigination, but per-call media metrics. */
 static bool header_is_cmr(const struct cp *p)
 {
-    if (p->idx[C_ORIG] >= 0)
-        return false;
+    if (p->idx[C_ORIG] >= 0) return false;
     for (size_t i = 0; i < p->ncols; i++) {
         const struct fld *x = &p->f[i];
         if ((x->len == 12 && strncasecmp(x->p, "varVQMetrics", 12) == 0) ||
@@ -506,8 +484,7 @@ static bool header_is_cmr(const struct cp *p)
 static bool types_row_ok(const struct fld *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (f[i].len == 0)
-            return false;
+        if (f[i].len == 0) return false;
         bool letter = false;
         for (size_t j = 0; j < f[i].len; j++) {
             char ch = f[i].p[j];
@@ -517,8 +494,7 @@ static bool types_row_ok(const struct fld *f, size_t n)
                        ch == '_'))
                 return false;
         }
-        if (!letter)
-            return false;
+        if (!letter) return false;
     }
     return true;
 }
@@ -549,10 +525,8 @@ static int cucm_parse(void *state, const struct cp_source_ctx *ctx, const char *
     const char *start, *why = NULL;
     size_t rlen;
     int rc = csv_next(&c, p.f, MAX_COLS, &p.nf, &start, &rlen, &why);
-    if (rc == 0)
-        return 0; /* an empty file */
-    if (rc < 0)
-        return file_reject(&p, rec, len, CP_ERR_PARSE, "bad header");
+    if (rc == 0) return 0; /* an empty file */
+    if (rc < 0) return file_reject(&p, rec, len, CP_ERR_PARSE, "bad header");
     p.ncols = p.nf;
     for (size_t i = 0; i < p.ncols; i++)
         for (int k = 0; k < C__COUNT; k++)
@@ -562,8 +536,7 @@ static int cucm_parse(void *state, const struct cp_source_ctx *ctx, const char *
                     strncasecmp(nm, p.f[i].p, p.f[i].len) == 0)
                     p.idx[k] = (int)i;
             }
-    if (header_is_cmr(&p))
-        return 0; /* CMR files are recognised and ignored (README) */
+    if (header_is_cmr(&p)) return 0; /* CMR files are recognised and ignored (README) */
     for (size_t i = 0; i < CP_ARRAY_LEN(required); i++)
         if (p.idx[required[i]] < 0) {
             snprintf(p.reason, sizeof p.reason, "missing column: %s", col_names[required[i]][0]);
@@ -577,8 +550,7 @@ static int cucm_parse(void *state, const struct cp_source_ctx *ctx, const char *
 
     for (uint32_t index = 0;; index++) {
         rc = csv_next(&c, p.f, MAX_COLS, &p.nf, &start, &rlen, &why);
-        if (rc == 0)
-            break;
+        if (rc == 0) break;
         if (rc > 0)
             rc = row_event(&p);
         else
@@ -587,18 +559,13 @@ static int cucm_parse(void *state, const struct cp_source_ctx *ctx, const char *
             p.emitted++;
             continue;
         }
-        if (rc == 1)
-            continue;
-        if (p.reason[0] == '\0')
-            return rc; /* the emitter failed: stop */
+        if (rc == 1) continue;
+        if (p.reason[0] == '\0') return rc; /* the emitter failed: stop */
         out->reject(out, index, start, rlen, p.reason);
-        if (p.rejected++ == 0)
-            p.first_code = rc;
-        if (rc == CP_ERR_NOMEM)
-            return rc;
+        if (p.rejected++ == 0) p.first_code = rc;
+        if (rc == CP_ERR_NOMEM) return rc;
     }
-    if (p.emitted == 0 && p.rejected > 0)
-        return p.first_code;
+    if (p.emitted == 0 && p.rejected > 0) return p.first_code;
     return p.emitted;
 }
 
@@ -613,17 +580,14 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
 enum cp_cucm_file_kind cp_cucm_file_classify(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0)
-        return CP_CUCM_FILE_OTHER;
+    if (n == 0) return CP_CUCM_FILE_OTHER;
     /* CUCM writes in-flight files with a "_" prefix; (S)FTP servers commonly
      * upload to a temporary name first. */
     if (name[0] == '_' || name[0] == '.' || ends_with(name, n, ".tmp") ||
         ends_with(name, n, ".part") || ends_with(name, n, ".filepart"))
         return CP_CUCM_FILE_PARTIAL;
-    if (strncmp(name, "cdr_", 4) == 0)
-        return CP_CUCM_FILE_CDR;
-    if (strncmp(name, "cmr_", 4) == 0)
-        return CP_CUCM_FILE_CMR;
+    if (strncmp(name, "cdr_", 4) == 0) return CP_CUCM_FILE_CDR;
+    if (strncmp(name, "cmr_", 4) == 0) return CP_CUCM_FILE_CMR;
     return CP_CUCM_FILE_OTHER;
 }
 
@@ -638,8 +602,7 @@ static void put_u64be(unsigned char *b, uint64_t v)
 int cp_cucm_file_identity(const char *name, const void *data, size_t len,
                           char out[CP_CUCM_FILE_ID_LEN + 1])
 {
-    if (!name || (!data && len))
-        return CP_ERR_INVAL;
+    if (!name || (!data && len)) return CP_ERR_INVAL;
     static const char tag[] = "callpipe-cucm-file-v1";
     unsigned char nlen[8], size[8], md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -652,8 +615,7 @@ int cp_cucm_file_identity(const char *name, const void *data, size_t len,
              (len == 0 || EVP_DigestUpdate(m, data, len) == 1) &&
              EVP_DigestFinal_ex(m, md, &mdlen) == 1 && mdlen == 32;
     EVP_MD_CTX_free(m);
-    if (!ok)
-        return CP_ERR_INTERNAL;
+    if (!ok) return CP_ERR_INTERNAL;
     static const char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];

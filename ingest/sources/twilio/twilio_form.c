@@ -8,12 +8,9 @@
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -22,18 +19,15 @@ static int decode(const char *s, size_t n, struct cp_arena *arena, const char **
                   size_t *out_len)
 {
     char *d = cp_arena_alloc(arena, n + 1);
-    if (!d)
-        return CP_ERR_NOMEM;
+    if (!d) return CP_ERR_NOMEM;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             d[o++] = ' ';
         } else if (s[i] == '%') {
-            if (i + 2 >= n)
-                return CP_ERR_PARSE; /* a truncated escape */
+            if (i + 2 >= n) return CP_ERR_PARSE; /* a truncated escape */
             int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return CP_ERR_PARSE;
+            if (hi < 0 || lo < 0) return CP_ERR_PARSE;
             d[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
@@ -75,10 +69,10 @@ int cp_twilio_form_parse(const char *body, size_t len, bool strict, struct cp_ar
                 if (memchr(p->name, '\0', p->name_len) || memchr(p->val, '\0', p->val_len) ||
                     !cp_utf8_valid(p->name, p->name_len) || !cp_utf8_valid(p->val, p->val_len)) {
                     *why = "invalid utf-8";
-                    *bad_name = cp_utf8_valid(p->name, p->name_len) &&
-                                        !memchr(p->name, '\0', p->name_len)
-                                    ? p->name
-                                    : NULL;
+                    *bad_name =
+                        cp_utf8_valid(p->name, p->name_len) && !memchr(p->name, '\0', p->name_len)
+                            ? p->name
+                            : NULL;
                     return CP_ERR_UTF8;
                 }
                 for (size_t k = 0; k < form->n; k++)
@@ -96,12 +90,10 @@ int cp_twilio_form_parse(const char *body, size_t len, bool strict, struct cp_ar
     return 0;
 }
 
-const struct cp_twilio_pair *cp_twilio_form_get(const struct cp_twilio_form *form,
-                                                const char *name)
+const struct cp_twilio_pair *cp_twilio_form_get(const struct cp_twilio_form *form, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < form->n; i++)
-        if (form->p[i].name_len == n && memcmp(form->p[i].name, name, n) == 0)
-            return &form->p[i];
+        if (form->p[i].name_len == n && memcmp(form->p[i].name, name, n) == 0) return &form->p[i];
     return NULL;
 }

@@ -1,4 +1,4 @@
-/* twilio_form.h - application/x-www-form-urlencoded bodies as decoded name/value pairs (Twilio webhooks). */
+/* twilio_form.h - form-urlencoded bodies as decoded name/value pairs (Twilio webhooks). */
 #ifndef CP_TWILIO_FORM_H
 #define CP_TWILIO_FORM_H
 

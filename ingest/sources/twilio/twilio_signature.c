@@ -18,20 +18,17 @@ static int by_name_then_value(const void *a, const void *b)
     const struct cp_twilio_pair *x = a, *y = b;
     size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
     int c = memcmp(x->name, y->name, n);
-    if (c || x->name_len != y->name_len)
-        return c ? c : (x->name_len < y->name_len ? -1 : 1);
+    if (c || x->name_len != y->name_len) return c ? c : (x->name_len < y->name_len ? -1 : 1);
     n = x->val_len < y->val_len ? x->val_len : y->val_len;
     c = memcmp(x->val, y->val, n);
-    if (c || x->val_len != y->val_len)
-        return c ? c : (x->val_len < y->val_len ? -1 : 1);
+    if (c || x->val_len != y->val_len) return c ? c : (x->val_len < y->val_len ? -1 : 1);
     return 0;
 }
 
 int cp_twilio_signature(const char *key, enum cp_twilio_sig_alg alg, const char *url,
                         const char *body, size_t body_len, char out[CP_TWILIO_SIG_MAX + 1])
 {
-    if (!key || !url || (!body && body_len))
-        return CP_ERR_INVAL;
+    if (!key || !url || (!body && body_len)) return CP_ERR_INVAL;
     struct cp_arena arena;
     cp_arena_init(&arena, 4096 + body_len * 2, 0);
     struct cp_twilio_form *form = malloc(sizeof *form);
@@ -40,8 +37,7 @@ int cp_twilio_signature(const char *key, enum cp_twilio_sig_alg alg, const char 
     if (rc == 0 && body_len &&
         (rc = cp_twilio_form_parse(body, body_len, false, &arena, form, &why, &bad)) < 0)
         rc = rc == CP_ERR_NOMEM ? rc : CP_ERR_PARSE;
-    if (rc == 0 && !body_len)
-        form->n = 0;
+    if (rc == 0 && !body_len) form->n = 0;
     char *msg = NULL;
     size_t mlen = 0;
     if (rc == 0) {
@@ -49,8 +45,7 @@ int cp_twilio_signature(const char *key, enum cp_twilio_sig_alg alg, const char 
         size_t cap = strlen(url) + 1;
         for (size_t i = 0; i < form->n; i++)
             cap += form->p[i].name_len + form->p[i].val_len;
-        if (!(msg = malloc(cap)))
-            rc = CP_ERR_NOMEM;
+        if (!(msg = malloc(cap))) rc = CP_ERR_NOMEM;
     }
     if (rc == 0) {
         size_t ul = strlen(url);
@@ -96,8 +91,7 @@ static bool port_variant(const char *url, char *buf, size_t cap)
     size_t pl = strlen(port);
     size_t ul = strlen(url);
     if (hl >= pl && memcmp(host + hl - pl, port, pl) == 0) {
-        if (ul - pl + 1 > cap)
-            return false;
+        if (ul - pl + 1 > cap) return false;
         memcpy(buf, url, skip + hl - pl);
         memcpy(buf + skip + hl - pl, host + hl, ul - skip - hl + 1);
         return true;
@@ -110,36 +104,29 @@ static bool port_variant(const char *url, char *buf, size_t cap)
     return true;
 }
 
-static int check_one(const char *key, enum cp_twilio_sig_alg alg, const char *url,
-                     const char *body, size_t body_len, const char *header, size_t hlen)
+static int check_one(const char *key, enum cp_twilio_sig_alg alg, const char *url, const char *body,
+                     size_t body_len, const char *header, size_t hlen)
 {
     char want[CP_TWILIO_SIG_MAX + 1];
     int n = cp_twilio_signature(key, alg, url, body, body_len, want);
-    if (n < 0)
-        return n;
+    if (n < 0) return n;
     /* the length of a MAC's base64 is public; its content is compared in constant time */
-    if ((size_t)n != hlen || CRYPTO_memcmp(want, header, hlen) != 0)
-        return CP_ERR_AUTH;
+    if ((size_t)n != hlen || CRYPTO_memcmp(want, header, hlen) != 0) return CP_ERR_AUTH;
     return 0;
 }
 
 int cp_twilio_signature_check(const char *key, enum cp_twilio_sig_alg alg, const char *url,
                               const char *body, size_t body_len, const char *header)
 {
-    if (!header || !*header)
-        return CP_ERR_AUTH;
-    if (!url)
-        return CP_ERR_INVAL;
+    if (!header || !*header) return CP_ERR_AUTH;
+    if (!url) return CP_ERR_INVAL;
     size_t hlen = strlen(header);
     int rc = check_one(key, alg, url, body, body_len, header, hlen);
-    if (rc != CP_ERR_AUTH)
-        return rc;
+    if (rc != CP_ERR_AUTH) return rc;
     size_t cap = strlen(url) + 8;
     char *alt = malloc(cap);
-    if (!alt)
-        return CP_ERR_NOMEM;
-    if (port_variant(url, alt, cap))
-        rc = check_one(key, alg, alt, body, body_len, header, hlen);
+    if (!alt) return CP_ERR_NOMEM;
+    if (port_variant(url, alt, cap)) rc = check_one(key, alg, alt, body, body_len, header, hlen);
     free(alt);
     return rc;
 }

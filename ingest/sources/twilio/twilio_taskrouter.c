@@ -1,4 +1,4 @@
-/* twilio_taskrouter.c - the twilio-taskrouter source format: TaskRouter event callbacks to queue and agent events. */
+/* twilio_taskrouter.c - the twilio-taskrouter source format: TaskRouter callbacks to events. */
 #include "twilio.h"
 
 #include <stdbool.h>
@@ -42,10 +42,8 @@ static int str(struct tr *t, const char *name, const char **out)
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = NULL;
-    if (!p || p->val_len == 0)
-        return 0;
-    if (p->val_len > CP_EVENT_STR_MAX)
-        return bad(t, CP_ERR_TOOBIG, "too long", name);
+    if (!p || p->val_len == 0) return 0;
+    if (p->val_len > CP_EVENT_STR_MAX) return bad(t, CP_ERR_TOOBIG, "too long", name);
     *out = p->val;
     return 0;
 }
@@ -55,8 +53,7 @@ static int fixed(struct tr *t, const char *name, int frac, int64_t max, int64_t 
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = -1;
-    if (!p || p->val_len == 0)
-        return 0;
+    if (!p || p->val_len == 0) return 0;
     int64_t v = 0;
     int seen = -1; /* fraction digits read, -1 before the point */
     for (size_t i = 0; i < p->val_len; i++) {
@@ -66,19 +63,14 @@ static int fixed(struct tr *t, const char *name, int frac, int64_t max, int64_t 
             continue;
         }
         unsigned d = (unsigned)(c - '0');
-        if (d > 9)
-            return bad(t, CP_ERR_PARSE, "bad value", name);
-        if (seen >= frac)
-            continue; /* finer than we keep: truncated */
-        if (v > (max - d) / 10)
-            return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (d > 9) return bad(t, CP_ERR_PARSE, "bad value", name);
+        if (seen >= frac) continue; /* finer than we keep: truncated */
+        if (v > (max - d) / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
         v = v * 10 + d;
-        if (seen >= 0)
-            seen++;
+        if (seen >= 0) seen++;
     }
     for (int k = seen < 0 ? 0 : seen; k < frac; k++) {
-        if (v > max / 10)
-            return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (v > max / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
         v *= 10;
     }
     *out = v;
@@ -87,8 +79,7 @@ static int fixed(struct tr *t, const char *name, int frac, int64_t max, int64_t 
 
 static void add_x(struct cp_event *ev, const char *key, const char *val)
 {
-    if (val && ev->nx < CP_EVENT_X_MAX)
-        ev->x[ev->nx++] = (struct cp_kv){key, val};
+    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
 }
 
 /* A string member of the attributes object copied into the arena; NULL when
@@ -96,15 +87,12 @@ static void add_x(struct cp_event *ev, const char *key, const char *val)
 static const char *attr_str(struct tr *t, json_t *attrs, const char *key, bool *oom)
 {
     json_t *v = json_object_get(attrs, key);
-    if (!json_is_string(v))
-        return NULL;
+    if (!json_is_string(v)) return NULL;
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n == 0 || n > CP_EVENT_STR_MAX || memchr(s, '\0', n) || !cp_utf8_valid(s, n))
-        return NULL;
+    if (n == 0 || n > CP_EVENT_STR_MAX || memchr(s, '\0', n) || !cp_utf8_valid(s, n)) return NULL;
     const char *c = cp_arena_strndup(t->ctx->arena, s, n);
-    if (!c)
-        *oom = true;
+    if (!c) *oom = true;
     return c;
 }
 
@@ -116,8 +104,7 @@ static int read_attrs(struct tr *t, struct attrs *a)
 {
     memset(a, 0, sizeof *a);
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, "TaskAttributes");
-    if (!p || p->val_len == 0)
-        return 0;
+    if (!p || p->val_len == 0) return 0;
     json_error_t err;
     json_t *j = json_loadb(p->val, p->val_len, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(j)) {
@@ -127,8 +114,7 @@ static int read_attrs(struct tr *t, struct attrs *a)
     bool oom = false;
     /* Flex and the <Enqueue> verb write call_sid; Twilio's examples also callSid. */
     a->call_sid = attr_str(t, j, "call_sid", &oom);
-    if (!a->call_sid)
-        a->call_sid = attr_str(t, j, "callSid", &oom);
+    if (!a->call_sid) a->call_sid = attr_str(t, j, "callSid", &oom);
     a->from = attr_str(t, j, "from", &oom);
     a->to = attr_str(t, j, "to", &oom);
     a->direction = attr_str(t, j, "direction", &oom);
@@ -167,27 +153,26 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
         (rc = str(t, "ReservationSid", &reservation)) < 0 ||
         (rc = str(t, "TaskChannelUniqueName", &channel)) < 0 ||
         (rc = str(t, "TaskQueueName", &ev->queue)) < 0 ||
-        (rc = str(t, "TaskQueueSid", &queue_sid)) < 0 || (rc = str(t, "WorkerSid", &worker_sid)) < 0 ||
+        (rc = str(t, "TaskQueueSid", &queue_sid)) < 0 ||
+        (rc = str(t, "WorkerSid", &worker_sid)) < 0 ||
         (rc = str(t, "WorkerName", &ev->agent_name)) < 0 ||
         (rc = str(t, "TaskCanceledReason", &cancel_reason)) < 0 ||
         (rc = str(t, "TaskCompletedReason", &complete_reason)) < 0 ||
-        (rc = str(t, "WorkspaceName", &workspace)) < 0 || (rc = str(t, "WorkflowName", &workflow)) < 0 ||
+        (rc = str(t, "WorkspaceName", &workspace)) < 0 ||
+        (rc = str(t, "WorkflowName", &workflow)) < 0 ||
         (rc = fixed(t, "TimestampMs", 3, INT64_MAX, &ts_ms)) < 0 ||
         (rc = fixed(t, "Timestamp", 6, INT64_MAX, &ts_s)) < 0 ||
         (rc = fixed(t, "TaskAge", 0, INT32_MAX, &age)) < 0)
         return rc;
-    if (!type)
-        return bad(t, CP_ERR_MISSING, "missing", "EventType");
+    if (!type) return bad(t, CP_ERR_MISSING, "missing", "EventType");
     size_t i = 0;
     while (i < sizeof types / sizeof types[0] && strcmp(types[i].type, type) != 0)
         i++;
     if (i == sizeof types / sizeof types[0])
         return 0; /* worker, activity, workflow ... events: not about a call */
     /* Chat, SMS and custom tasks are not calls. */
-    if (channel && strcmp(channel, "voice") != 0)
-        return 0;
-    if (!task)
-        return bad(t, CP_ERR_MISSING, "missing", "TaskSid");
+    if (channel && strcmp(channel, "voice") != 0) return 0;
+    if (!task) return bad(t, CP_ERR_MISSING, "missing", "TaskSid");
     /* TimestampMs (added 2018) is exact; Timestamp is seconds.  Both were read
      * scaled to microseconds. */
     if (ts_ms >= 0)
@@ -200,8 +185,7 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
         return bad(t, CP_ERR_RANGE, "out of range", ts_ms >= 0 ? "TimestampMs" : "Timestamp");
 
     struct attrs a;
-    if ((rc = read_attrs(t, &a)) < 0)
-        return rc;
+    if ((rc = read_attrs(t, &a)) < 0) return rc;
     ev->kind = types[i].kind;
     ev->native = type;
     ev->call = a.call_sid ? a.call_sid : task;
@@ -218,20 +202,21 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
     else
         ev->agent_name = NULL; /* no worker is involved yet */
     switch (ev->kind) {
-    case CP_KIND_AGENT_CONNECT: ev->wait = (int32_t)age; break;
+    case CP_KIND_AGENT_CONNECT:
+        ev->wait = (int32_t)age;
+        break;
     case CP_KIND_QUEUE_LEAVE:
         /* The task's time to live ran out, or the caller hung up (Flex and
          * <Enqueue> cancel the task when the call ends). */
         ev->qout = contains_ci(cancel_reason, "ttl") || contains_ci(cancel_reason, "timeout")
                        ? CP_QOUT_TIMEOUT
                        : CP_QOUT_ABANDONED;
-        if (ev->qout == CP_QOUT_ABANDONED)
-            ev->side = CP_SIDE_CALLER;
+        if (ev->qout == CP_QOUT_ABANDONED) ev->side = CP_SIDE_CALLER;
         ev->wait = (int32_t)age;
-        if (cancel_reason)
-            ev->native = cancel_reason;
+        if (cancel_reason) ev->native = cancel_reason;
         break;
-    default: break;
+    default:
+        break;
     }
     add_x(ev, "event_type", type);
     add_x(ev, "reservation", reservation);
@@ -263,8 +248,7 @@ static int taskrouter_parse(void *state, const struct cp_source_ctx *ctx, const 
         out->reject(out, 0, rec, len, t.reason);
         return rc;
     }
-    if (t.form.n == 0)
-        return 0;
+    if (t.form.n == 0) return 0;
     struct cp_event ev;
     cp_event_init(&ev);
     ev.org = ctx->org;
@@ -273,8 +257,7 @@ static int taskrouter_parse(void *state, const struct cp_source_ctx *ctx, const 
     ev.recv = ctx->recv_us;
     const char *ids[3];
     if ((rc = map(&t, &ev, ids)) <= 0) {
-        if (rc < 0)
-            out->reject(out, 0, rec, len, t.reason);
+        if (rc < 0) out->reject(out, 0, rec, len, t.reason);
         return rc;
     }
     /* A retried callback names the same task, reservation, type and time. */

@@ -1,4 +1,4 @@
-/* twilio_voice.c - the twilio-voice source format: Programmable Voice status callbacks to call events. */
+/* twilio_voice.c - the twilio-voice source format: Voice status callbacks to call events. */
 #include "twilio.h"
 
 #include <stdbool.h>
@@ -36,8 +36,7 @@ static int digits(const char **p, const char *e, int min, int max, int *out)
         (*p)++;
         n++;
     }
-    if (n < min)
-        return -1;
+    if (n < min) return -1;
     *out = v;
     return 0;
 }
@@ -46,7 +45,7 @@ static int digits(const char **p, const char *e, int min, int max, int *out)
 static const struct {
     const char *name;
     int minutes;
-} zones[] = {{"UT", 0},       {"GMT", 0},      {"UTC", 0},      {"Z", 0},
+} zones[] = {{"UT", 0},        {"GMT", 0},       {"UTC", 0},       {"Z", 0},
              {"EST", -5 * 60}, {"EDT", -4 * 60}, {"CST", -6 * 60}, {"CDT", -5 * 60},
              {"MST", -7 * 60}, {"MDT", -6 * 60}, {"PST", -8 * 60}, {"PDT", -7 * 60}};
 
@@ -59,41 +58,33 @@ int cp_twilio_parse_rfc2822(const char *s, size_t len, int64_t *out_us)
     skip_sp(&p, e);
     const char *comma = memchr(p, ',', (size_t)(e - p));
     if (comma) {
-        if (comma - p != 3)
-            return CP_ERR_PARSE;
+        if (comma - p != 3) return CP_ERR_PARSE;
         p = comma + 1;
         skip_sp(&p, e);
     }
     int day, year, hour, min, sec = 0, mon = -1;
-    if (digits(&p, e, 1, 2, &day) < 0)
-        return CP_ERR_PARSE;
+    if (digits(&p, e, 1, 2, &day) < 0) return CP_ERR_PARSE;
     skip_sp(&p, e);
-    if (e - p < 3)
-        return CP_ERR_PARSE;
+    if (e - p < 3) return CP_ERR_PARSE;
     for (int m = 0; m < 12; m++)
-        if (strncasecmp(p, months + 3 * m, 3) == 0)
-            mon = m + 1;
-    if (mon < 0)
-        return CP_ERR_PARSE;
+        if (strncasecmp(p, months + 3 * m, 3) == 0) mon = m + 1;
+    if (mon < 0) return CP_ERR_PARSE;
     p += 3;
     skip_sp(&p, e);
-    if (digits(&p, e, 4, 4, &year) < 0)
-        return CP_ERR_PARSE;
+    if (digits(&p, e, 4, 4, &year) < 0) return CP_ERR_PARSE;
     skip_sp(&p, e);
     if (digits(&p, e, 2, 2, &hour) < 0 || p >= e || *p++ != ':' || digits(&p, e, 2, 2, &min) < 0)
         return CP_ERR_PARSE;
     if (p < e && *p == ':') {
         p++;
-        if (digits(&p, e, 2, 2, &sec) < 0)
-            return CP_ERR_PARSE;
+        if (digits(&p, e, 2, 2, &sec) < 0) return CP_ERR_PARSE;
     }
     skip_sp(&p, e);
     int off = 0;
     if (p < e && (*p == '+' || *p == '-')) {
         int sign = *p++ == '-' ? -1 : 1, z;
         const char *z0 = p;
-        if (digits(&p, e, 4, 4, &z) < 0 || p - z0 != 4 || z % 100 > 59)
-            return CP_ERR_PARSE;
+        if (digits(&p, e, 4, 4, &z) < 0 || p - z0 != 4 || z % 100 > 59) return CP_ERR_PARSE;
         off = sign * ((z / 100) * 60 + z % 100);
     } else {
         const char *z0 = p;
@@ -106,23 +97,19 @@ int cp_twilio_parse_rfc2822(const char *s, size_t len, int64_t *out_us)
                 off = zones[i].minutes;
                 found = true;
             }
-        if (!found)
-            return CP_ERR_PARSE; /* no zone or an unknown one: never guess */
+        if (!found) return CP_ERR_PARSE; /* no zone or an unknown one: never guess */
     }
     skip_sp(&p, e);
-    if (p != e)
-        return CP_ERR_PARSE;
+    if (p != e) return CP_ERR_PARSE;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     if (year < 1970 || day < 1 || day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap) ||
         hour > 23 || min > 59 || sec > 60)
         return CP_ERR_RANGE;
-    if (sec == 60)
-        sec = 59; /* a leap second: the event happened in that minute's last second */
-    int64_t t = cp_time_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 +
-                hour * 3600 + min * 60 + sec - (int64_t)off * 60;
-    if (t <= 0 || t > CP_EVENT_TIME_MAX / 1000000)
-        return CP_ERR_RANGE;
+    if (sec == 60) sec = 59; /* a leap second: the event happened in that minute's last second */
+    int64_t t = cp_time_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600 +
+                min * 60 + sec - (int64_t)off * 60;
+    if (t <= 0 || t > CP_EVENT_TIME_MAX / 1000000) return CP_ERR_RANGE;
     *out_us = t * 1000000;
     return 0;
 }
@@ -149,10 +136,8 @@ static int str(struct tv *t, const char *name, const char **out)
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = NULL;
-    if (!p || p->val_len == 0)
-        return 0;
-    if (p->val_len > CP_EVENT_STR_MAX)
-        return bad(t, CP_ERR_TOOBIG, "too long", name);
+    if (!p || p->val_len == 0) return 0;
+    if (p->val_len > CP_EVENT_STR_MAX) return bad(t, CP_ERR_TOOBIG, "too long", name);
     *out = p->val;
     return 0;
 }
@@ -162,15 +147,12 @@ static int num(struct tv *t, const char *name, int64_t max, int64_t *out)
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = -1;
-    if (!p || p->val_len == 0)
-        return 0;
+    if (!p || p->val_len == 0) return 0;
     int64_t v = 0;
     for (size_t i = 0; i < p->val_len; i++) {
         unsigned d = (unsigned)(p->val[i] - '0');
-        if (d > 9)
-            return bad(t, CP_ERR_PARSE, "bad value", name);
-        if (v > (max - d) / 10)
-            return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (d > 9) return bad(t, CP_ERR_PARSE, "bad value", name);
+        if (v > (max - d) / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
         v = v * 10 + d;
     }
     *out = v;
@@ -179,8 +161,7 @@ static int num(struct tv *t, const char *name, int64_t max, int64_t *out)
 
 static void add_x(struct cp_event *ev, const char *key, const char *val)
 {
-    if (val && ev->nx < CP_EVENT_X_MAX)
-        ev->x[ev->nx++] = (struct cp_kv){key, val};
+    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
 }
 
 static const struct {
@@ -210,19 +191,17 @@ static int map(struct tv *t, struct cp_event *ev)
         (rc = str(t, "CallStatus", &status)) < 0 || (rc = str(t, "Timestamp", &stamp)) < 0 ||
         (rc = str(t, "Direction", &dir)) < 0 || (rc = str(t, "AccountSid", &account)) < 0 ||
         (rc = str(t, "SequenceNumber", &seq)) < 0 || (rc = str(t, "CallbackSource", &source)) < 0 ||
-        (rc = str(t, "SipResponseCode", &sip)) < 0 || (rc = str(t, "AnsweredBy", &answered_by)) < 0 ||
+        (rc = str(t, "SipResponseCode", &sip)) < 0 ||
+        (rc = str(t, "AnsweredBy", &answered_by)) < 0 ||
         (rc = str(t, "ForwardedFrom", &forwarded)) < 0 || (rc = str(t, "From", &ev->from)) < 0 ||
         (rc = str(t, "To", &ev->to)) < 0 || (rc = str(t, "CallerName", &ev->from_name)) < 0 ||
         (rc = num(t, "CallDuration", INT32_MAX, &duration)) < 0)
         return rc;
-    if (!sid)
-        return bad(t, CP_ERR_MISSING, "missing", "CallSid");
-    if (!status)
-        return bad(t, CP_ERR_MISSING, "missing", "CallStatus");
+    if (!sid) return bad(t, CP_ERR_MISSING, "missing", "CallSid");
+    if (!status) return bad(t, CP_ERR_MISSING, "missing", "CallStatus");
     /* The Timestamp is when Twilio sent the callback; without it the only time
      * would be our receive time, which differs between retries. */
-    if (!stamp)
-        return bad(t, CP_ERR_MISSING, "missing", "Timestamp");
+    if (!stamp) return bad(t, CP_ERR_MISSING, "missing", "Timestamp");
     if ((rc = cp_twilio_parse_rfc2822(stamp, strlen(stamp), &ev->ts)) < 0)
         return bad(t, rc, "bad time", "Timestamp");
     size_t i = 0;
@@ -271,8 +250,7 @@ static int voice_parse(void *state, const struct cp_source_ctx *ctx, const char 
         out->reject(out, 0, rec, len, t.reason);
         return rc;
     }
-    if (t.form.n == 0)
-        return 0;
+    if (t.form.n == 0) return 0;
     struct cp_event ev;
     cp_event_init(&ev);
     ev.org = ctx->org;
