@@ -7,5 +7,6 @@ int cp_cmd_migrate(int argc, char **argv);
 int cp_cmd_ingest(int argc, char **argv);
 int cp_cmd_aggregator(int argc, char **argv);
 int cp_cmd_loader(int argc, char **argv);
+int cp_cmd_report(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct subcommand subcommands[] = {
     {"aggregator", cp_cmd_aggregator, "turn events into queue metrics and finished calls in PostgreSQL"},
     {"loader", cp_cmd_loader, "send finished calls to Salesforce with Bulk API 2.0 ingest jobs"},
     {"migrate", cp_cmd_migrate, "apply the numbered SQL migrations in schema/ to PostgreSQL"},
+    {"report", cp_cmd_report, "queue KPIs (offered, answered, SL, ASA, AHT, abandons) from PostgreSQL"},
 };
 
 static void usage(FILE *f)
