@@ -50,6 +50,7 @@ struct ing_source_cfg {
     struct cp_secret access_key;   /* HTTP: X-Amz-Firehose-Access-Key (Amazon Connect via Firehose) */
     struct cp_secret twilio_token; /* HTTP: Twilio auth token for X-Twilio-Signature */
     char *public_url;              /* HTTP: the URL Twilio posts to (part of the signature) */
+    char *cdr_columns;             /* asterisk-cdr-csv: auto|none|uniqueid|userfield|uniqueid,userfield */
 };
 
 struct ing_kafka_cfg {
@@ -197,6 +198,9 @@ struct ing {
     int n_loops;
     atomic_bool stopping;
 };
+
+/* The format's per-connection state, configured from the source (NULL for stateless formats). */
+void *ing_state_create(const struct ing_source *src);
 
 /* Parses one framed record of `src` and produces its events; rejects go to the dead letters. */
 typedef void (*ing_reject_fn)(void *arg, uint32_t index, const char *reason);

@@ -107,7 +107,7 @@ static void schedule_reconnect(struct ing_client *c, const char *why)
                    c->l->ing->cfg->deadletter_cut);
     if (c->state && c->src->fmt->state_destroy) {
         c->src->fmt->state_destroy(c->state);
-        c->state = c->src->fmt->state_create ? c->src->fmt->state_create() : NULL;
+        c->state = ing_state_create(c->src);
     }
     c->phase = PH_DOWN;
     if (c->stopping)
@@ -396,7 +396,7 @@ int ing_client_start(struct ing_loop *l, struct ing_source *src, char *err, size
         return CP_ERR_CONFIG;
     }
     snprintf(c->peer, sizeof c->peer, "%s", src->cfg->connect);
-    c->state = src->fmt->state_create ? src->fmt->state_create() : NULL;
+    c->state = ing_state_create(src);
     cp_framer_init(&c->framer, CP_FRAME_MODE_LINES, (size_t)src->cfg->max_record,
                    l->ing->cfg->deadletter_cut);
     c->backoff_ms = 250;

@@ -1,5 +1,6 @@
 /* ingest_config.c - the collector's configuration table (one place for keys, defaults, docs). */
 #include "ingest.h"
+#include "sources/asterisk_cdr_csv/asterisk_cdr_csv.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -58,6 +59,9 @@ static const struct cp_config_field source_fields[] = {
      .help = "HTTP: Twilio auth token; requests must carry a valid X-Twilio-Signature"},
     {CP_CFG_AT(struct ing_source_cfg, public_url), CP_CFG_STRING,
      .help = "HTTP: the public URL Twilio posts to (signatures are computed over it)"},
+    {CP_CFG_AT(struct ing_source_cfg, cdr_columns), CP_CFG_STRING, .dflt = "auto",
+     .help = "asterisk-cdr-csv: extra Master.csv columns as in cdr.conf: auto, none, uniqueid, "
+             "userfield or uniqueid,userfield"},
 };
 static const struct cp_config_table source_table = CP_CFG_TABLE(struct ing_source_cfg,
                                                                  source_fields);
@@ -207,6 +211,25 @@ int ing_cfg_validate(const struct ing_cfg *cfg, char *err, size_t errcap)
                      i, s->name);
             return CP_ERR_CONFIG;
         }
+        /* Formats that log local time cannot be read without the PBX's zone: unknown is
+         * unknown, so refuse to start rather than dead-letter every record. */
+        static const char *const local_time_formats[] = {"avaya-smdr", "asterisk-cdr-csv"};
+        for (size_t k = 0; k < CP_ARRAY_LEN(local_time_formats); k++)
+            if (strcmp(s->format, local_time_formats[k]) == 0 && !s->tz) {
+                snprintf(err, errcap, "sources[%zu] (%s): format %s logs local time: set tz", i,
+                         s->name, s->format);
+                return CP_ERR_CONFIG;
+            }
+        if (s->cdr_columns && strcmp(s->format, "asterisk-cdr-csv") == 0) {
+            void *probe = cp_source_find(s->format)->state_create();
+            int bad = cp_ast_cdr_csv_set_columns(probe, s->cdr_columns);
+            cp_source_find(s->format)->state_destroy(probe);
+            if (bad) {
+                snprintf(err, errcap, "sources[%zu] (%s): cdr_columns \"%s\" is not one of auto, none, "
+                         "uniqueid, userfield, uniqueid,userfield", i, s->name, s->cdr_columns);
+                return CP_ERR_CONFIG;
+            }
+        }
         if (s->twilio_token.value && !s->public_url) {
             snprintf(err, errcap, "sources[%zu] (%s): twilio_token needs public_url", i, s->name);
             return CP_ERR_CONFIG;
@@ -218,4 +241,15 @@ int ing_cfg_validate(const struct ing_cfg *cfg, char *err, size_t errcap)
             }
     }
     return 0;
+}
+
+void *ing_state_create(const struct ing_source *src)
+{
+    if (!src->fmt->state_create)
+        return NULL;
+    void *state = src->fmt->state_create();
+    /* The one format whose state takes a setting (its column layout). */
+    if (state && strcmp(src->fmt->name, "asterisk-cdr-csv") == 0 && src->cfg->cdr_columns)
+        cp_ast_cdr_csv_set_columns(state, src->cfg->cdr_columns);
+    return state;
 }

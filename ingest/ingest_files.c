@@ -176,6 +176,10 @@ static void scan_dir(struct ing_filesrc *fs)
         const char *name = de->d_name;
         if (name[0] == '.' || strlen(name) >= 256 || cp_map_get(&fs->busy, name, strlen(name)))
             continue;
+        /* CUCM uploads under a temporary name first; CMR files are diagnostics. */
+        if (strcmp(fs->src->fmt->name, "cisco-cucm-cdr") == 0 &&
+            cp_cucm_file_classify(name) == CP_CUCM_FILE_PARTIAL)
+            continue;
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", fs->src->cfg->path, name);
         struct stat st;
@@ -285,8 +289,8 @@ int ing_files_start(struct ing_loop *l, struct ing_source *src, char *err, size_
     cp_map_init(&fs->seen);
     cp_framer_init(&fs->framer, CP_FRAME_MODE_LINES, (size_t)cfg->max_record,
                    l->ing->cfg->deadletter_cut);
-    if (fs->kind == FILE_TAIL && src->fmt->state_create)
-        fs->state = src->fmt->state_create();
+    if (fs->kind == FILE_TAIL)
+        fs->state = ing_state_create(src);
     if (fs->kind == FILE_DROP) {
         struct stat st;
         if (stat(cfg->path, &st) != 0 || !S_ISDIR(st.st_mode)) {

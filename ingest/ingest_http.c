@@ -11,6 +11,9 @@
 #include "cp_log.h"
 #include "cp_time.h"
 #include "sources/amazon_connect/firehose.h"
+#include "sources/twilio/twilio_signature.h"
+
+#include <zlib.h>
 
 #define MAX_LISTED_REJECTS 100
 
@@ -83,6 +86,56 @@ static bool is_firehose(const struct ing_source *src)
     return src->cfg->access_key.value != NULL;
 }
 
+/* Firehose may send Content-Encoding: gzip; inflate up to `limit` bytes (a zip bomb stops there). */
+static char *gunzip(const uint8_t *in, size_t len, size_t limit, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return NULL;
+    size_t cap = len * 4 + 1024 < limit ? len * 4 + 1024 : limit;
+    char *out = malloc(cap + 1);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int rc = Z_OK;
+    while (out && rc == Z_OK) {
+        if (z.total_out == cap) {
+            if (cap >= limit)
+                break;
+            cap = cap * 2 < limit ? cap * 2 : limit;
+            char *grown = realloc(out, cap + 1);
+            if (!grown)
+                break;
+            out = grown;
+        }
+        z.next_out = (Bytef *)out + z.total_out;
+        z.avail_out = (uInt)(cap - z.total_out);
+        rc = inflate(&z, Z_NO_FLUSH);
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    *out_len = z.total_out;
+    out[*out_len] = 0;
+    return out;
+}
+
+/* Twilio signs the exact public URL it called (with the query) and the form fields. */
+static const char *check_twilio(const struct ing_source_cfg *c, struct cp_http_req *req)
+{
+    char url[4096];
+    snprintf(url, sizeof url, "%s%s%s", c->public_url, req->query[0] ? "?" : "", req->query);
+    const char *settings = cp_http_req_header(req, "X-Twilio-Webhooks-Signature-Settings");
+    enum cp_twilio_sig_alg alg =
+        settings && strstr(settings, "HMAC_SHA256") ? CP_TWILIO_SIG_SHA256 : CP_TWILIO_SIG_SHA1;
+    if (cp_twilio_signature_check(c->twilio_token.value, alg, url, (const char *)req->body,
+                                  req->body_len, cp_http_req_header(req, "X-Twilio-Signature")))
+        return "bad X-Twilio-Signature";
+    return NULL;
+}
+
 static void http_done(struct ing_waiter *w)
 {
     struct http_wait *hw = (struct http_wait *)w;
@@ -91,6 +144,12 @@ static void http_done(struct ing_waiter *w)
         /* Rejected records are in the dead-letter topic: for Firehose the
          * request is delivered unless Kafka failed (then it retries). */
         firehose_answer(hw->req, failed ? 503 : 200, failed ? "kafka unavailable; retry" : NULL);
+    } else if (hw->src->cfg->twilio_token.value && !failed) {
+        /* Twilio only looks at the status: 204 for TaskRouter, 200 (empty TwiML) for voice. */
+        bool tr = strcmp(hw->src->fmt->name, "twilio-taskrouter") == 0;
+        const char *hdr[] = {"Content-Type", "application/xml", NULL};
+        cp_http_respond(hw->req, tr ? 204 : 200, tr ? NULL : hdr,
+                        tr ? "" : "<Response/>", tr ? 0 : 11);
     } else if (failed) {
         cp_http_respond_unavailable(hw->req, 5, "kafka did not acknowledge every event; resend\n");
     } else {
@@ -125,6 +184,11 @@ static const char *check_auth(struct ing_source *src, struct cp_http_req *req)
             return "missing bearer token";
         if (!const_eq(h + 7, strlen(h + 7), c->token.value, c->token.len))
             return "wrong bearer token";
+    }
+    if (c->twilio_token.value) {
+        const char *why = check_twilio(c, req);
+        if (why)
+            return why;
     }
     if (c->access_key.value &&
         cp_firehose_check_key(c->access_key.value,
@@ -164,6 +228,10 @@ static void on_request(struct cp_http_req *req, void *arg)
             firehose_answer(req, 401, why);
             return;
         }
+        if (src->cfg->twilio_token.value) {
+            cp_http_respond_text(req, 403, "bad signature\n");
+            return;
+        }
         const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
         cp_http_respond(req, 401, hdr, "unauthorised\n", 13);
         return;
@@ -183,8 +251,25 @@ static void on_request(struct cp_http_req *req, void *arg)
     hw->req = req;
     hw->src = src;
     hw->body_len = req->body_len;
-    int n = ing_handle_record(l, src, NULL, req->peer, (const char *)req->body, req->body_len, &hw->w,
-                              note_reject, hw);
+    const char *body = (const char *)req->body;
+    size_t body_len = req->body_len;
+    char *inflated = NULL;
+    const char *enc = cp_http_req_header(req, "Content-Encoding");
+    if (enc && strcasecmp(enc, "gzip") == 0) {
+        inflated = gunzip(req->body, req->body_len, (size_t)src->cfg->max_body, &body_len);
+        if (!inflated) {
+            ing_reject(l, src, req->peer, "bad or oversized gzip body", req->body, req->body_len);
+            free(hw);
+            if (is_firehose(src))
+                firehose_answer(req, 400, "bad gzip body");
+            else
+                cp_http_respond_text(req, 400, "bad or oversized gzip body\n");
+            return;
+        }
+        body = inflated;
+    }
+    int n = ing_handle_record(l, src, NULL, req->peer, body, body_len, &hw->w, note_reject, hw);
+    free(inflated);
     hw->events = n > 0 ? (uint32_t)n : 0;
     /* Release the producing hold: the answer goes out once every report is in. */
     if (atomic_fetch_sub(&hw->w.pending, 1) == 1)

@@ -271,8 +271,7 @@ static void on_connection(uv_stream_t *server, int status)
     enum cp_frame_mode mode = (enum cp_frame_mode)c->src->cfg->framing;
     cp_framer_init(&c->framer, mode, (size_t)c->src->cfg->max_record, l->ing->cfg->deadletter_cut);
     c->last_active_ms = cp_time_mono_us() / 1000;
-    if (c->src->fmt->state_create)
-        c->state = c->src->fmt->state_create();
+    c->state = ing_state_create(c->src);
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;

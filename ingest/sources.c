@@ -11,6 +11,9 @@ extern const struct cp_source_format cp_source_freeswitch_esl;
 extern const struct cp_source_format cp_source_avaya_smdr;
 extern const struct cp_source_format cp_source_cucm_cdr;
 extern const struct cp_source_format cp_source_amazon_connect_ctr;
+extern const struct cp_source_format cp_source_asterisk_cdr_csv;
+extern const struct cp_source_format cp_source_twilio_voice;
+extern const struct cp_source_format cp_source_twilio_taskrouter;
 
 static const struct cp_source_format *const formats[] = {
     &cp_source_json,
@@ -21,6 +24,9 @@ static const struct cp_source_format *const formats[] = {
     &cp_source_avaya_smdr,
     &cp_source_cucm_cdr,
     &cp_source_amazon_connect_ctr,
+    &cp_source_asterisk_cdr_csv,
+    &cp_source_twilio_voice,
+    &cp_source_twilio_taskrouter,
     NULL,
 };
 
