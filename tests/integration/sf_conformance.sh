@@ -6,9 +6,10 @@ cd "${CALLPIPE_ROOT:-$(dirname "$0")/../..}"
 BUILD=${BUILD:-build}
 . tests/scripts/sfemu.sh
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    # node/npm come from NodeSource on the dev machine; Debian's npm conflicts with it.
-    echo "SKIP: node or npm not installed (needed for the jsforce conformance run)"
-    exit 0
+    # `make deps` installs Debian's nodejs and npm when no node is on the machine; a run
+    # without them proves nothing, so it fails rather than skips.
+    echo "FAIL: node or npm not installed (run make deps): the jsforce conformance run needs them"
+    exit 1
 fi
 conf=tests/conformance
 if ! (cd "$conf" && node -e 'require("jsforce")' 2>/dev/null); then

@@ -10,6 +10,11 @@ PKGS=(
     postgresql-15 postgresql-client-15
     tzdata curl procps psmisc python3 bsdutils openssl yamllint
 )
+# jsforce (tests/conformance) needs node and npm.  Machines that already have a node (for
+# example NodeSource's nodejs, which conflicts with Debian's npm) keep theirs.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
