@@ -319,6 +319,28 @@ static void set_str(struct agg_call *c, const char **dst, const char *src)
 
 static void apply_cdr(struct agg_call *c, const struct cp_event *ev)
 {
+    /* A PBX that sends CTI events sends its whole-call summary too (AMI's Cdr
+     * event, FreeSWITCH's JSON CDR next to ESL): then the live events are the
+     * truth and the summary only fills what they did not say.  A summary that
+     * comes BEFORE the live events of the same call is not merged (documented). */
+    if (c->n_visits || c->t_connect || c->t_complete || c->n_hold_on) {
+        if (!c->t_start && ev->start)
+            c->t_start = ev->start;
+        if (!c->t_answer && ev->answer)
+            c->t_answer = ev->answer;
+        if (!c->t_end)
+            c->t_end = ev->end ? ev->end : ev->ts;
+        if (!c->disp)
+            c->disp = ev->disp;
+        if (!c->side)
+            c->side = ev->side;
+        if (!c->q850)
+            c->q850 = ev->q850;
+        set_str(c, &c->wrapup, ev->wrapup);
+        set_str(c, &c->agent, ev->agent);
+        set_str(c, &c->agent_name, ev->agent_name);
+        return;
+    }
     c->has_cdr = true;
     if (ev->start)
         c->t_start = ev->start;

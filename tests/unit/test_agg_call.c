@@ -437,6 +437,44 @@ static void test_cdr_only(void **state)
     agg_call_destroy(c2);
 }
 
+static void test_cdr_after_cti_only_fills_gaps(void **state)
+{
+    /* AMI sends queue events and, at hangup, a Cdr summary of the same call: the
+     * bookings must equal those of the live events alone. */
+    struct test_sink a, b;
+    sink_init(&a);
+    sink_init(&b);
+    struct agg_call *live = newcall(), *both = newcall();
+    struct cp_event evs[5];
+    evs[0] = mk(CP_KIND_QUEUE_ENTER, 0, "q");
+    evs[1] = mk(CP_KIND_AGENT_CONNECT, 9000, "q");
+    evs[2] = mk(CP_KIND_AGENT_COMPLETE, 69000, "q");
+    evs[3] = mk(CP_KIND_CALL_END, 69000, NULL);
+    evs[4] = mk(CP_KIND_WRAPUP_END, 80000, "q");
+    for (int i = 0; i < 5; i++) {
+        apply(live, evs[i], &a);
+        apply(both, evs[i], &b);
+    }
+    struct cp_event cdr = mk(CP_KIND_CDR, 69000, NULL);
+    cdr.start = T0 * 1000000;
+    cdr.answer = T0 * 1000000 + 1000000; /* the PBX answered the caller into the queue */
+    cdr.end = T0 * 1000000 + 69000000;
+    cdr.talk = 68;
+    cdr.disp = CP_DISP_ANSWERED;
+    apply(both, cdr, &b);
+    struct agg_call_row ra, rb;
+    agg_call_finish(live, &a.sink, false, &ra);
+    agg_call_finish(both, &b.sink, false, &rb);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(b.n, 1);
+    assert_memory_equal(&a.rows[0].qi, &b.rows[0].qi, sizeof(struct agg_qi));
+    assert_int_equal(rb.talk_ms, 60000);
+    assert_int_equal(rb.wait_ms, 9000);
+    assert_int_equal(rb.disp, CP_DISP_ANSWERED); /* filled from the summary */
+    agg_call_destroy(live);
+    agg_call_destroy(both);
+}
+
 static void test_spans_two_intervals(void **state)
 {
     struct test_sink t;
@@ -599,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_end),
         cmocka_unit_test(test_cdr_only),
         cmocka_unit_test(test_spans_two_intervals),
+        cmocka_unit_test(test_cdr_after_cti_only_fills_gaps),
         cmocka_unit_test(test_restore_books_nothing_twice),
         cmocka_unit_test(test_forced_close),
         cmocka_unit_test(test_settings_at_the_answer),
