@@ -52,7 +52,7 @@ LIBSVC   := $(BUILD)/libcallpipe-services.a
 CALLPIPE := $(BUILD)/callpipe
 
 .SECONDARY:
-.PHONY: all deps check unit fuzz fuzz-build demo demo-stop bench bench-ingest bench-aggregator clean format
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop e2e bench bench-ingest bench-aggregator bench-e2e clean format
 all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -121,6 +121,21 @@ bench-ingest: $(CALLPIPE) $(TOOL_BIN)
 # The aggregator: 2,000,000 events Kafka -> PostgreSQL against a COPY ceiling; build/bench/aggregator.md.
 bench-aggregator: $(CALLPIPE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/bench/aggregator.sh
+
+# The whole pipeline on this machine with the PBX simulator, then a report (tests/demo/README.md).
+# DEMO_SECONDS, DEMO_SPEED, DEMO_PBX, DEMO_SEED; DEMO_KEEP=1 keeps it running until make demo-stop.
+demo:
+	@tests/scripts/deps.sh || echo "demo: some packages are missing (see above); trying anyway"
+	@$(MAKE) --no-print-directory $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/demo/demo.sh
+demo-stop:
+	@BUILD=$(BUILD) tests/demo/demo.sh stop
+# End to end through every service, checked exactly against the simulator's ground truth.
+e2e: $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/run.sh integration e2e
+# 20,000 events/s from the simulator: event-to-PostgreSQL latency, CPU and RSS per service.
+bench-e2e: $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/bench/e2e.sh
 
 format:
 	clang-format -i $(CORE_SRC) $(SERVICE_SRC) $(wildcard core/*.h) $(UNIT_SRC) $(TOOL_SRC)

@@ -76,7 +76,8 @@ static char *queue_array(char **queues, int n)
 static bool is_numeric_col(const char *name)
 {
     return strcmp(name, "interval") != 0 && strcmp(name, "org") != 0 &&
-           strcmp(name, "queue") != 0 && strcmp(name, "updated") != 0;
+           strcmp(name, "queue") != 0 && strcmp(name, "updated") != 0 &&
+           strcmp(name, "oldest_since") != 0;
 }
 
 static void csv_cell(FILE *out, const char *v)
@@ -200,6 +201,7 @@ static const char sql_by_queue[] =
 
 static const char sql_live[] =
     "SELECT org, queue, calls_waiting AS waiting,"
+    " to_char(oldest_waiting_since AT TIME ZONE 'UTC', 'HH24:MI:SS') AS oldest_since,"
     " round(greatest(longest_wait_ms, 0) / 1000.0, 1) AS longest_wait_s,"
     " agents_connected AS agents_talking,"
     " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS updated"

@@ -165,14 +165,14 @@ static void build_world(uint64_t seed, double calls_per_pbx_hour)
         for (int k = 0; k < d->n_q; k++) {
             struct queue_st *q = &d->q[k];
             q->name = orgs[o].queues[k];
-            /* Offered load in Erlangs for this queue (inbound share ~85 %), staffed at 80-105 %
-             * occupancy: some queues keep up, some fall behind. */
+            /* Offered load in Erlangs for this queue (inbound share ~85 %), staffed for 62-87 %
+             * occupancy: most queues keep up, some fall behind at busy moments. */
             double erl = d->calls_per_ms * 0.85 / d->n_q * MEAN_HANDLE_MS;
-            double occ = 0.80 + 0.25 * uniform01();
+            double occ = 0.62 + 0.25 * uniform01();
             int n = (int)ceil(erl / occ);
             q->n_agents = n < 1 ? 1 : n > MAX_AGENTS ? MAX_AGENTS : n;
             q->max_wait_ms = chance(50) ? 300000 : 180000;
-            q->patience_ms = 60000.0 + 120000.0 * uniform01();
+            q->patience_ms = 90000.0 + 150000.0 * uniform01();
         }
     }
 }
@@ -429,10 +429,11 @@ static void visit_unanswered(struct call_ctx *cc, struct visit_truth *v, const c
 
 static int64_t patience_of(const struct queue_st *q)
 {
-    /* One caller in eight gives up almost at once (a short abandon). */
-    if (chance(12))
+    /* One caller in twenty-five gives up almost at once (a short abandon); the others listen
+     * to the queue greeting (~10 s) before their patience starts to run out. */
+    if (chance(4))
         return between(500, 6000);
-    return 1000 + expo_ms(q->patience_ms);
+    return 10000 + expo_ms(q->patience_ms);
 }
 
 /*
@@ -549,7 +550,7 @@ static void inbound_call(struct call_ctx *cc, int64_t t0, struct call_truth *t)
         tt = off;
     }
     s->complete = complete;
-    bool transfer = d->n_q > 1 && chance(10);
+    bool transfer = d->n_q > 1 && chance(5);
     if (transfer) {
         e = ev_new(CP_KIND_TRANSFER, complete, q->name);
         e.agent = s->agent;
@@ -1265,6 +1266,11 @@ int main(int argc, char **argv)
                 (double)span_ms / 60000.0, speed);
     }
     if (gen_only) {
+        FILE *tf = truth_path ? fopen(truth_path, "w") : NULL;
+        for (uint32_t c = 0; tf && c < n_calls; c++)
+            fputs(truth_lines[c], tf);
+        if (tf && fclose(tf) != 0)
+            die("could not write the ground truth");
         printf("pbxsim: pbxs=%d calls=%u events=%zu span_ms=%" PRId64 "\n", n_pbx, n_calls,
                n_events, span_ms);
         return 0;
