@@ -130,6 +130,8 @@ static void setup(struct ld_sf *s, const char *method, const char *url, struct c
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    s->curl_err[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->curl_err);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip responses when offered */
     curl_easy_setopt(e, CURLOPT_USERAGENT, "callpipe-loader/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
@@ -167,14 +169,22 @@ static void parse_error(struct ld_resp *r)
 
 static int classify_curl(struct ld_sf *s, CURLcode c)
 {
-    cp_warn(s->ident, "could not reach Salesforce: %s", curl_easy_strerror(c));
+    /* libcurl's own detail ("SSL certificate problem: unable to get local issuer certificate")
+     * says what to fix; curl_easy_strerror alone does not.  URLs carry no secret. */
+    const char *url = NULL;
+    curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+    const char *why = s->curl_err[0] ? s->curl_err : curl_easy_strerror(c);
     cp_counter_inc(s->http_errors);
     switch (c) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
-        return CP_ERR_TLS;
+    case CURLE_SSL_CONNECT_ERROR:
+        cp_error(s->ident, "could not reach Salesforce at %s: %s (trust store: %s)",
+                 url ? url : "?", why, s->cfg->ca_file ? s->cfg->ca_file : "system default");
+        return c == CURLE_SSL_CONNECT_ERROR ? CP_ERR_HTTP : CP_ERR_TLS;
     default:
+        cp_warn(s->ident, "could not reach Salesforce at %s: %s", url ? url : "?", why);
         return CP_ERR_HTTP;
     }
 }

@@ -25,6 +25,7 @@ struct ld_sf {
     char ident[96];     /* "loader org=NAME" */
     int64_t api_used, api_max; /* last Sforce-Limit-Info */
     char limit_hdr[256];
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail of the last transport failure */
     struct cp_counter *token_refreshes, *http_requests, *http_errors;
     struct cp_gauge *api_used_g, *api_max_g;
 };
