@@ -8,7 +8,8 @@ PKGS=(
     libhttp-parser-dev libyajl-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     zlib1g-dev libcsv-dev libcmocka-dev
     postgresql-15 postgresql-client-15
-    tzdata curl procps psmisc python3 bsdutils openssl yamllint
+    tzdata curl procps psmisc python3 bsdutils openssl nginx
+    chromium yamllint
 )
 # jsforce (tests/conformance) needs node and npm.  Machines that already have a node (for
 # example NodeSource's nodejs, which conflicts with Debian's npm) keep theirs.
