@@ -76,7 +76,7 @@ def chart(title, times, series, ymax=None, unit="", goal=None):
     if goal is not None:
         parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="goal"/>'
                      % (ML, W - MR, y(goal), y(goal)))
-    lx = ML + 150
+    lx = ML + 122
     for name, color, vs in series:
         pts = [(x(i), y(v)) for i, v in enumerate(vs) if v is not None]
         if len(pts) > 1:
@@ -88,7 +88,7 @@ def chart(title, times, series, ymax=None, unit="", goal=None):
         if len(series) > 1:
             parts.append('<rect x="%d" y="8" width="9" height="9" fill="%s"/><text x="%d" y="16" '
                          'class="ax">%s</text>' % (lx, color, lx + 12, html.escape(name)))
-            lx += 14 + 7 * len(name)
+            lx += 16 + 6 * len(name)
     parts.append('</svg>')
     return "".join(parts).replace('class="chart"', 'class="chart" data-points="%d"' % points, 1)
 

@@ -286,6 +286,8 @@ stack_stop() { # SIGTERM in reverse start order; each service drains and exits 0
     [ -n "${S:-}" ] && [ -f "$S/pids" ] || return 0
     while read -r name pid; do
         kill -0 "$pid" 2>/dev/null || continue
+        local child=0 r=0
+        [ "$(ps -o ppid= -p "$pid" | tr -d ' ')" = "$$" ] && child=1
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 300; i++)); do
             kill -0 "$pid" 2>/dev/null || break
@@ -296,7 +298,14 @@ stack_stop() { # SIGTERM in reverse start order; each service drains and exits 0
             kill -KILL "$pid" 2>/dev/null || true
             rc=1
         fi
-        wait "$pid" 2>/dev/null || true
+        # Our own children report their exit status: a service must exit 0 on SIGTERM.
+        if [ $child = 1 ]; then
+            wait "$pid" 2>/dev/null || r=$?
+            if [ $r != 0 ] && [ "$name" != fifo-holder ]; then
+                echo "$name exited $r on SIGTERM" >&2
+                rc=1
+            fi
+        fi
     done < <(tac "$S/pids")
     : >"$S/pids"
     if [ -d "$S/pg" ]; then
