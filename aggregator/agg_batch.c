@@ -665,7 +665,7 @@ static int write_now(PGconn *pg, struct agg *agg, struct cp_pg_error *err)
             for (uint32_t v = 0; v < c->n_visits; v++) {
                 struct agg_visit *vi = &c->visits[v];
                 bool waiting = vi->t_enter && !vi->t_connect && !vi->t_leave;
-                bool talking = vi->t_connect && !c->t_complete && vi->queue == c->connect_queue;
+                bool talking = vi->t_connect && !vi->t_complete;
                 if (!waiting && !talking)
                     continue;
                 char key[512];

@@ -50,7 +50,6 @@ struct agg_call *agg_call_create(const char *org, const char *pbx, const char *c
     c->org = keep(c, org);
     c->pbx = keep(c, pbx);
     c->call = keep(c, call);
-    c->cdr_acw_ms = -1;
     if (!c->org || !c->pbx || !c->call) {
         agg_call_destroy(c);
         return NULL;
@@ -99,13 +98,11 @@ static int64_t transfer_time(const struct agg_visit *v)
     return 0;
 }
 
-static void hold_sum(const struct agg_call *c, int64_t *total_us, bool *closed);
-
 static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink *s)
 {
     struct agg_qi *q;
-    if (!v->t_enter)
-        return; /* a placeholder made by an early event: wait for the queue entry */
+    if (!v->queue || !v->t_enter)
+        return; /* no queue, or a placeholder made by an early event: wait for the entry */
     /* Settings in force at the answer or the abandon (schema/README.md, queue_settings),
      * not at the entry: a visit may straddle a change of settings. */
     const struct agg_settings *st;
@@ -170,7 +167,7 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
         for (uint32_t i = 0; i < c->n_visits; i++) {
             const struct agg_visit *u = &c->visits[i];
             int64_t ut = transfer_time(u);
-            if (u != v && ut && ut <= v->t_enter && strcmp(u->queue, v->queue) != 0) {
+            if (u != v && u->queue && ut && ut <= v->t_enter && strcmp(u->queue, v->queue) != 0) {
                 v->transfer_in = true;
                 /* Booked at the transfer, like transferred_out (schema/README.md). */
                 if ((q = qi(c, s, v->queue, ut)))
@@ -181,18 +178,63 @@ static void book_visit(struct agg_call *c, struct agg_visit *v, struct agg_sink 
     }
 }
 
-static void book_talk(struct agg_call *c, struct agg_sink *s, int64_t t_complete)
+/* ---- holds: matched as sorted pairs inside a segment, so arrival order does not matter ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hold time of one agent segment: the holds that started after its connect and
+ * the unholds up to its end (or open-ended while it is still talking). */
+static void hold_sum(const struct agg_call *c, const struct agg_visit *v, int64_t *total_us,
+                     bool *closed)
+{
+    if (v->cdr_hold_us >= 0) {
+        *total_us = v->cdr_hold_us;
+        *closed = true;
+        return;
+    }
+    int64_t end = v->t_complete ? v->t_complete : INT64_MAX;
+    int64_t on[16], off[16];
+    int n_on = 0, n_off = 0;
+    for (int i = 0; i < c->n_hold_on; i++)
+        if (c->hold_on[i] >= v->t_connect && c->hold_on[i] < end)
+            on[n_on++] = c->hold_on[i];
+    for (int i = 0; i < c->n_hold_off; i++)
+        if (c->hold_off[i] > v->t_connect && c->hold_off[i] <= end)
+            off[n_off++] = c->hold_off[i];
+    qsort(on, (size_t)n_on, sizeof on[0], cmp_i64);
+    qsort(off, (size_t)n_off, sizeof off[0], cmp_i64);
+    int64_t total = 0;
+    int n = n_on < n_off ? n_on : n_off;
+    for (int i = 0; i < n; i++)
+        if (off[i] > on[i])
+            total += off[i] - on[i];
+    *total_us = total;
+    *closed = n_off >= n_on;
+}
+
+static int64_t segment_talk_ms(const struct agg_call *c, const struct agg_visit *v,
+                               int64_t *hold_ms)
 {
     int64_t hold_us;
     bool closed;
-    hold_sum(c, &hold_us, &closed);
-    c->b_talk = true;
-    c->t_complete = t_complete;
-    int64_t hold = hold_us / 1000;
-    int64_t talk = ms_between(c->t_connect, t_complete) - hold;
-    if (talk < 0)
-        talk = 0;
-    struct agg_qi *q = qi(c, s, c->connect_queue, t_complete);
+    hold_sum(c, v, &hold_us, &closed);
+    *hold_ms = hold_us / 1000;
+    int64_t t = ms_between(v->t_connect, v->t_complete) - *hold_ms;
+    return t < 0 ? 0 : t;
+}
+
+/* ---- agent segments ---- */
+
+static void book_talk(struct agg_call *c, struct agg_visit *v, struct agg_sink *s)
+{
+    v->b_talk = true;
+    int64_t hold;
+    int64_t talk = segment_talk_ms(c, v, &hold);
+    struct agg_qi *q = qi(c, s, v->queue, v->t_complete);
     if (q) {
         q->talk_ms += talk;
         q->hold_ms += hold;
@@ -201,72 +243,56 @@ static void book_talk(struct agg_call *c, struct agg_sink *s, int64_t t_complete
     }
 }
 
-static int64_t talk_ms(const struct agg_call *c)
+static void book_handle(struct agg_call *c, struct agg_visit *v, struct agg_sink *s,
+                        int64_t acw_ms, int64_t at)
 {
-    int64_t hold_us;
-    bool closed;
-    hold_sum(c, &hold_us, &closed);
-    int64_t t = ms_between(c->t_connect, c->t_complete) - hold_us / 1000;
-    return t < 0 ? 0 : t;
-}
-
-static void book_handle(struct agg_call *c, struct agg_sink *s, int64_t acw_ms, int64_t at)
-{
-    c->b_handle = true;
-    int64_t hold_us;
-    bool closed;
-    hold_sum(c, &hold_us, &closed);
-    struct agg_qi *q = qi(c, s, c->connect_queue, at);
+    v->b_handle = true;
+    int64_t hold;
+    int64_t talk = segment_talk_ms(c, v, &hold);
+    struct agg_qi *q = qi(c, s, v->queue, at);
     if (q) {
         q->handled++;
         q->acw_ms += acw_ms;
-        q->handle_ms += talk_ms(c) + hold_us / 1000 + acw_ms;
+        q->handle_ms += talk + hold + acw_ms;
     }
 }
 
 static void book(struct agg_call *c, struct agg_sink *s)
 {
-    for (uint32_t i = 0; i < c->n_visits; i++)
-        book_visit(c, &c->visits[i], s);
-    int64_t hold_us;
-    bool holds_closed;
-    hold_sum(c, &hold_us, &holds_closed);
-    if (!c->b_talk && c->t_connect && c->t_complete && holds_closed)
-        book_talk(c, s, c->t_complete);
-    if (c->b_talk && !c->b_handle && c->t_wrapup)
-        book_handle(c, s, ms_between(c->t_complete, c->t_wrapup), c->t_wrapup);
-}
-
-/* ---- holds: matched as sorted pairs, so their arrival order does not matter ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void hold_sum(const struct agg_call *c, int64_t *total_us, bool *closed)
-{
-    if (c->has_cdr) {
-        *total_us = c->hold_total_us;
-        *closed = true;
-        return;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        struct agg_visit *v = &c->visits[i];
+        book_visit(c, v, s);
+        if (!v->b_talk && v->t_connect && v->t_complete) {
+            int64_t hold_us;
+            bool closed;
+            hold_sum(c, v, &hold_us, &closed);
+            if (closed)
+                book_talk(c, v, s);
+        }
+        if (v->b_talk && !v->b_handle && v->t_wrapup)
+            book_handle(c, v, s, ms_between(v->t_complete, v->t_wrapup), v->t_wrapup);
     }
-    int64_t on[16], off[16];
-    memcpy(on, c->hold_on, sizeof on);
-    memcpy(off, c->hold_off, sizeof off);
-    qsort(on, (size_t)c->n_hold_on, sizeof on[0], cmp_i64);
-    qsort(off, (size_t)c->n_hold_off, sizeof off[0], cmp_i64);
-    int64_t total = 0;
-    int n = c->n_hold_on < c->n_hold_off ? c->n_hold_on : c->n_hold_off;
-    for (int i = 0; i < n; i++)
-        if (off[i] > on[i])
-            total += off[i] - on[i];
-    *total_us = total;
-    *closed = c->n_hold_off >= c->n_hold_on;
 }
 
 /* ---- applying events ---- */
+
+static struct agg_visit *new_visit(struct agg_call *c, const char *queue)
+{
+    if (c->n_visits >= AGG_MAX_VISITS)
+        return NULL;
+    struct agg_visit *v = &c->visits[c->n_visits];
+    memset(v, 0, sizeof *v);
+    v->cdr_hold_us = -1;
+    if (queue && !(v->queue = keep(c, queue)))
+        return NULL;
+    c->n_visits++;
+    return v;
+}
+
+static bool same_queue(const struct agg_visit *v, const char *queue)
+{
+    return !queue || (v->queue && strcmp(v->queue, queue) == 0);
+}
 
 static struct agg_visit *find_visit(struct agg_call *c, const char *queue, int64_t ts,
                                     bool create)
@@ -274,7 +300,7 @@ static struct agg_visit *find_visit(struct agg_call *c, const char *queue, int64
     struct agg_visit *best = NULL;
     for (uint32_t i = 0; i < c->n_visits; i++) {
         struct agg_visit *v = &c->visits[i];
-        if (queue && strcmp(v->queue, queue) != 0)
+        if (!same_queue(v, queue))
             continue;
         /* The latest visit that had entered by ts, else a placeholder. */
         if (v->t_enter && v->t_enter > ts)
@@ -282,12 +308,12 @@ static struct agg_visit *find_visit(struct agg_call *c, const char *queue, int64
         if (!best || v->t_enter > best->t_enter)
             best = v;
     }
-    if (best || !create || !queue || c->n_visits >= AGG_MAX_VISITS)
+    if (best || !create)
         return best;
-    best = &c->visits[c->n_visits++];
-    memset(best, 0, sizeof *best);
-    best->queue = keep(c, queue);
-    return best->queue ? best : NULL;
+    /* No queue named and none visited: the segment of a call without a queue. */
+    if (!queue && c->n_visits > 0)
+        return NULL;
+    return new_visit(c, queue);
 }
 
 static struct agg_visit *enter_visit(struct agg_call *c, const char *queue, int64_t ts)
@@ -295,20 +321,42 @@ static struct agg_visit *enter_visit(struct agg_call *c, const char *queue, int6
     /* A placeholder (made by an event that arrived before the entry) takes the entry time. */
     for (uint32_t i = 0; i < c->n_visits; i++) {
         struct agg_visit *v = &c->visits[i];
-        if (strcmp(v->queue, queue) == 0 && v->t_enter == 0 &&
+        if (v->queue && strcmp(v->queue, queue) == 0 && v->t_enter == 0 &&
             (!v->t_connect || v->t_connect >= ts) && (!v->t_leave || v->t_leave >= ts)) {
             v->t_enter = ts;
             return v;
         }
     }
-    if (c->n_visits >= AGG_MAX_VISITS)
-        return NULL;
-    struct agg_visit *v = &c->visits[c->n_visits++];
-    memset(v, 0, sizeof *v);
-    v->queue = keep(c, queue);
-    v->t_enter = ts;
-    /* Events of this queue that arrived early may belong to the new visit. */
+    struct agg_visit *v = new_visit(c, queue);
+    if (v)
+        v->t_enter = ts;
     return v;
+}
+
+/* The segment an agent_complete at `ts` ends: the latest connected and not yet
+ * completed one (of `queue` when named), else a placeholder for an early complete. */
+static struct agg_visit *segment_for_complete(struct agg_call *c, const char *queue, int64_t ts)
+{
+    struct agg_visit *best = NULL;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        struct agg_visit *v = &c->visits[i];
+        if (same_queue(v, queue) && v->t_connect && v->t_connect <= ts && !v->t_complete &&
+            (!best || v->t_connect > best->t_connect))
+            best = v;
+    }
+    return best ? best : find_visit(c, queue, ts, true);
+}
+
+static struct agg_visit *segment_for_wrapup(struct agg_call *c, const char *queue, int64_t ts)
+{
+    struct agg_visit *best = NULL;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        struct agg_visit *v = &c->visits[i];
+        if (same_queue(v, queue) && v->t_complete && v->t_complete <= ts && !v->t_wrapup &&
+            (!best || v->t_complete > best->t_complete))
+            best = v;
+    }
+    return best ? best : find_visit(c, queue, ts, true);
 }
 
 static void set_str(struct agg_call *c, const char **dst, const char *src)
@@ -317,13 +365,21 @@ static void set_str(struct agg_call *c, const char **dst, const char *src)
         *dst = keep(c, src);
 }
 
+static bool has_segments(const struct agg_call *c)
+{
+    for (uint32_t i = 0; i < c->n_visits; i++)
+        if (c->visits[i].t_connect || c->visits[i].t_complete)
+            return true;
+    return false;
+}
+
 static void apply_cdr(struct agg_call *c, const struct cp_event *ev)
 {
     /* A PBX that sends CTI events sends its whole-call summary too (AMI's Cdr
      * event, FreeSWITCH's JSON CDR next to ESL): then the live events are the
      * truth and the summary only fills what they did not say.  A summary that
      * comes BEFORE the live events of the same call is not merged (documented). */
-    if (c->n_visits || c->t_connect || c->t_complete || c->n_hold_on) {
+    if (c->n_visits || c->t_connect || has_segments(c) || c->n_hold_on) {
         if (!c->t_start && ev->start)
             c->t_start = ev->start;
         if (!c->t_answer && ev->answer)
@@ -356,33 +412,33 @@ static void apply_cdr(struct agg_call *c, const struct cp_event *ev)
     set_str(c, &c->wrapup, ev->wrapup);
     set_str(c, &c->agent, ev->agent);
     set_str(c, &c->agent_name, ev->agent_name);
-    c->hold_total_us = ev->hold > 0 ? (int64_t)ev->hold * 1000000 : 0;
-    c->n_holds = ev->hold > 0;
-    c->cdr_acw_ms = ev->acw >= 0 ? (int64_t)ev->acw * 1000 : -1;
     bool answered = ev->answer && (ev->qout == CP_QOUT_ANSWERED ||
                                    (ev->qout == CP_QOUT_UNKNOWN && ev->disp == CP_DISP_ANSWERED));
-    if (ev->queue && c->n_visits < AGG_MAX_VISITS) {
+    struct agg_visit *v = NULL;
+    if (ev->queue) {
         int64_t ref = answered ? ev->answer : c->t_end;
         int64_t t_enter = ev->wait >= 0 ? ref - (int64_t)ev->wait * 1000000
                                         : (ev->start ? ev->start : ref);
-        struct agg_visit *v = enter_visit(c, ev->queue, t_enter);
+        v = enter_visit(c, ev->queue, t_enter);
         if (v) {
             v->qout = ev->qout;
-            if (answered)
-                v->t_connect = ev->answer;
-            else
+            if (!answered)
                 v->t_leave = c->t_end;
         }
+    } else if (answered) {
+        v = new_visit(c, NULL);
     }
-    if (answered) {
+    if (answered && v) {
         c->t_connect = ev->answer;
-        c->connect_queue = ev->queue ? keep(c, ev->queue) : NULL;
+        v->t_connect = ev->answer;
+        v->cdr_hold_us = ev->hold > 0 ? (int64_t)ev->hold * 1000000 : 0;
+        c->n_holds = ev->hold > 0;
         if (ev->talk >= 0) {
-            c->t_complete = ev->answer + ((int64_t)ev->talk + (ev->hold > 0 ? ev->hold : 0)) * 1000000;
+            v->t_complete = ev->answer + ((int64_t)ev->talk + (ev->hold > 0 ? ev->hold : 0)) * 1000000;
             if (ev->acw >= 0)
-                c->t_wrapup = c->t_complete + (int64_t)ev->acw * 1000000;
+                v->t_wrapup = v->t_complete + (int64_t)ev->acw * 1000000;
         } else {
-            c->t_complete = c->t_end;
+            v->t_complete = c->t_end;
         }
     }
 }
@@ -432,7 +488,7 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
             enter_visit(c, ev->queue, ts);
         break;
     case CP_KIND_QUEUE_LEAVE:
-        if ((v = find_visit(c, ev->queue, ts, true))) {
+        if (ev->queue && (v = find_visit(c, ev->queue, ts, true))) {
             v->t_leave = ts;
             v->qout = ev->qout;
         }
@@ -450,13 +506,13 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
         v = find_visit(c, ev->queue, ts, true);
         if (v && !v->t_connect)
             v->t_connect = ts;
-        if (!c->t_connect || ts < c->t_connect) {
+        if (!c->t_connect || ts < c->t_connect)
             c->t_connect = ts;
-            c->connect_queue = v ? v->queue : NULL;
-            if (ev->agent)
-                c->agent = keep(c, ev->agent);
-            if (ev->agent_name)
-                c->agent_name = keep(c, ev->agent_name);
+        /* The row names the agent of the latest segment. */
+        if (ev->agent && ts >= c->t_agent) {
+            c->t_agent = ts;
+            c->agent = keep(c, ev->agent);
+            c->agent_name = ev->agent_name ? keep(c, ev->agent_name) : NULL;
         }
         break;
     case CP_KIND_HOLD:
@@ -474,14 +530,14 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
             v->t_transfer = ts;
         break;
     case CP_KIND_AGENT_COMPLETE:
-        if (!c->t_complete || ts < c->t_complete)
-            c->t_complete = ts;
+        if ((v = segment_for_complete(c, ev->queue, ts)) && !v->t_complete)
+            v->t_complete = ts;
         if (ev->side)
             c->side = ev->side;
         break;
     case CP_KIND_WRAPUP_END:
-        if (!c->t_wrapup || ts < c->t_wrapup)
-            c->t_wrapup = ts;
+        if ((v = segment_for_wrapup(c, ev->queue, ts)) && !v->t_wrapup)
+            v->t_wrapup = ts;
         if (ev->wrapup)
             c->wrapup = keep(c, ev->wrapup);
         break;
@@ -515,14 +571,18 @@ bool agg_call_complete(const struct agg_call *c)
         return false;
     for (uint32_t i = 0; i < c->n_visits; i++) {
         const struct agg_visit *v = &c->visits[i];
-        /* A caller still waiting when the call ended hung up in the queue:
-         * agg_call_finish books that abandon, so nothing is left to wait for. */
-        bool waiting_at_end = v->t_enter && !v->t_connect && !v->t_leave;
-        if (!v->b_offer || !(v->b_answer || v->b_leave || waiting_at_end))
+        if (v->queue) {
+            /* A caller still waiting when the call ended hung up in the queue:
+             * agg_call_finish books that abandon, so nothing is left to wait for. */
+            bool waiting_at_end = v->t_enter && !v->t_connect && !v->t_leave;
+            if (!v->b_offer || !(v->b_answer || v->b_leave || waiting_at_end))
+                return false;
+        }
+        /* An agent segment is settled once its handle time is booked (wrap-up ended). */
+        if ((v->t_connect || v->t_complete) && !(v->b_talk && v->b_handle))
             return false;
     }
-    /* An agent segment is settled once handle time is booked (wrap-up ended). */
-    return !c->t_connect || (c->b_talk && c->b_handle);
+    return true;
 }
 
 static const char *disposition_name(const struct agg_call *c)
@@ -536,50 +596,74 @@ void agg_call_finish(struct agg_call *c, struct agg_sink *s, bool forced, struct
     /* A caller still waiting when the call ended hung up in the queue. */
     for (uint32_t i = 0; i < c->n_visits; i++) {
         struct agg_visit *v = &c->visits[i];
-        if (v->t_enter && !v->t_connect && !v->b_leave && !v->t_leave) {
+        if (v->queue && v->t_enter && !v->t_connect && !v->b_leave && !v->t_leave) {
             v->t_leave = end;
             v->qout = c->t_end ? CP_QOUT_ABANDONED : CP_QOUT_UNKNOWN;
         }
     }
     book(c, s);
+    int64_t talk = -1, hold = -1, acw = -1, handle = -1, last_talk_end = 0;
     for (uint32_t i = 0; i < c->n_visits; i++) {
         struct agg_visit *v = &c->visits[i];
-        if (v->t_enter && !v->b_answer && !v->b_leave && v->t_leave) {
+        if (v->queue && v->t_enter && !v->b_answer && !v->b_leave && v->t_leave) {
             /* Left without a known outcome: a flow-out of unknown kind. */
             v->b_leave = true;
             struct agg_qi *q = qi(c, s, v->queue, v->t_leave);
             if (q)
                 q->other_flowout++;
         }
+        if (!v->t_connect)
+            continue;
+        if (!v->b_talk) {
+            /* Still talking when the call ended (or was forced closed). */
+            if (!v->t_complete)
+                v->t_complete = end;
+            book_talk(c, v, s);
+        }
+        int64_t seg_acw = 0;
+        if (!v->b_handle) {
+            /* Wrap-up never ended (the source sends none, or a forced close):
+             * handle = talk + hold, booked when talk ended. */
+            book_handle(c, v, s, 0, v->t_complete);
+        } else {
+            seg_acw = v->t_wrapup ? ms_between(v->t_complete, v->t_wrapup) : 0;
+        }
+        int64_t h;
+        int64_t t = segment_talk_ms(c, v, &h);
+        talk = (talk < 0 ? 0 : talk) + t;
+        hold = (hold < 0 ? 0 : hold) + h;
+        acw = (acw < 0 ? 0 : acw) + seg_acw;
+        handle = (handle < 0 ? 0 : handle) + t + h + seg_acw;
+        if (v->t_complete > last_talk_end)
+            last_talk_end = v->t_complete;
     }
-    if (c->t_connect && !c->b_talk)
-        book_talk(c, s, c->t_complete ? c->t_complete : end);
-    int64_t acw = -1;
-    if (c->b_talk && !c->b_handle) {
-        /* Wrap-up never ended (the source sends none, or the call was forced
-         * closed): handle = talk + hold, booked when talk ended. */
-        book_handle(c, s, 0, c->t_complete);
-    } else if (c->b_handle) {
-        acw = c->t_wrapup ? ms_between(c->t_complete, c->t_wrapup) : 0;
+    /* The last queue the call visited names the row and its outcome (schema/README.md). */
+    const struct agg_visit *last = NULL;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        const struct agg_visit *v = &c->visits[i];
+        if (v->queue && (!last || v->t_enter >= last->t_enter))
+            last = v;
     }
-    /* Disposition and wrap-up rows go to the queue that handled the call (or
-     * the last one it visited), in the interval where the call was settled. */
-    const char *queue = c->connect_queue;
-    if (!queue && c->n_visits)
-        queue = c->visits[c->n_visits - 1].queue;
-    int64_t hold_us;
-    bool closed;
-    hold_sum(c, &hold_us, &closed);
-    int64_t talk = c->b_talk ? talk_ms(c) : -1;
-    int64_t hold = c->b_talk ? hold_us / 1000 : -1;
-    int64_t handle = c->b_handle ? talk + hold + (acw > 0 ? acw : 0) : -1;
+    const char *queue = last ? last->queue : NULL;
+    /* The disposition goes to the queue that handled the call (its last answered
+     * visit), else the last queue it visited. */
+    const struct agg_visit *handled = NULL;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        const struct agg_visit *v = &c->visits[i];
+        if (v->queue && v->t_connect && (!handled || v->t_connect >= handled->t_connect))
+            handled = v;
+    }
     if (s) {
         /* Calls that never met a queue are booked under queue "" (schema/README.md). */
-        const char *dq = queue ? queue : "";
+        const char *dq = handled ? handled->queue : queue ? queue : "";
         s->disposition(s, c->org, dq, interval_of(end), disposition_name(c),
                        handle > 0 ? handle : 0);
         if (c->wrapup) {
-            int64_t at = c->t_wrapup ? c->t_wrapup : (c->t_complete ? c->t_complete : end);
+            int64_t wrap_at = 0;
+            for (uint32_t i = 0; i < c->n_visits; i++)
+                if (c->visits[i].t_wrapup > wrap_at)
+                    wrap_at = c->visits[i].t_wrapup;
+            int64_t at = wrap_at ? wrap_at : (last_talk_end ? last_talk_end : end);
             s->wrapup(s, c->org, dq, interval_of(at), c->wrapup, handle > 0 ? handle : 0);
         }
     }
@@ -594,28 +678,29 @@ void agg_call_finish(struct agg_call *c, struct agg_sink *s, bool forced, struct
     row->from_name = c->from_name;
     row->to = c->to;
     row->final_to = c->final_to;
-    /* The row describes the call's last queue visit (schema/README.md: "last queue and
-     * agent"; routes match on it): after a transfer that is not the answering queue. */
-    const struct agg_visit *last = NULL;
-    for (uint32_t i = 0; i < c->n_visits; i++)
-        if (!last || c->visits[i].t_enter >= last->t_enter)
-            last = &c->visits[i];
-    row->queue = last ? last->queue : NULL;
+    row->queue = queue;
     row->agent = c->agent;
     row->agent_name = c->agent_name;
     row->started_us = c->t_start ? c->t_start : c->t_first;
-    row->queued_us = c->n_visits ? c->visits[0].t_enter : 0;
+    row->queued_us = 0;
+    for (uint32_t i = 0; i < c->n_visits; i++)
+        if (c->visits[i].queue && c->visits[i].t_enter &&
+            (!row->queued_us || c->visits[i].t_enter < row->queued_us))
+            row->queued_us = c->visits[i].t_enter;
     row->answered_us = c->t_answer ? c->t_answer : c->t_connect;
     row->ended_us = end;
     row->wait_ms = -1;
-    if (last && last->t_enter && (last->t_connect || last->t_leave))
-        row->wait_ms = ms_between(last->t_enter, last->t_connect ? last->t_connect : last->t_leave);
+    row->qout = CP_QOUT_UNKNOWN;
+    if (last) {
+        if (last->t_enter && (last->t_connect || last->t_leave))
+            row->wait_ms = ms_between(last->t_enter, last->t_connect ? last->t_connect : last->t_leave);
+        row->qout = last->t_connect ? CP_QOUT_ANSWERED : last->qout;
+    }
     row->talk_ms = talk;
     row->hold_ms = hold;
-    row->acw_ms = c->has_cdr && c->cdr_acw_ms >= 0 ? c->cdr_acw_ms : acw;
+    row->acw_ms = acw;
     row->handle_ms = handle;
     row->disp = c->disp;
-    row->qout = last ? (last->t_connect ? CP_QOUT_ANSWERED : last->qout) : CP_QOUT_UNKNOWN;
     row->wrapup = c->wrapup;
     row->side = c->side;
     row->q850 = c->q850;

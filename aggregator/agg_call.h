@@ -80,12 +80,20 @@ struct agg_sink {
                                            const char *queue, int64_t at_us);
 };
 
+/*
+ * One queue visit and the agent segment that answered it.  A call transferred
+ * from queue to queue has several visits, each with its own agent, talk, hold
+ * and wrap-up.  A call that never met a queue (a direct or outbound call) gets
+ * one visit with queue NULL, for its agent segment only.
+ */
 struct agg_visit {
-    const char *queue;
+    const char *queue; /* NULL: the agent segment of a call without a queue */
     int64_t t_enter, t_connect, t_leave, t_transfer;
+    int64_t t_complete, t_wrapup; /* end of talk, end of wrap-up of this segment */
+    int64_t cdr_hold_us;          /* hold from a cdr summary (-1: use hold events) */
     enum cp_qout qout; /* from queue_leave */
     bool transfer_in;  /* this visit came from a transfer out of another queue */
-    bool b_offer, b_answer, b_leave, b_transfer;
+    bool b_offer, b_answer, b_leave, b_transfer, b_talk, b_handle;
 };
 
 struct agg_call {
@@ -106,17 +114,14 @@ struct agg_call {
     int32_t q850;
     int64_t t_first, t_last; /* min / max event time */
     int64_t t_start, t_answer, t_end;
-    int64_t t_connect, t_complete, t_wrapup; /* first agent segment */
-    const char *connect_queue;               /* queue of the answered visit */
-    int64_t hold_total_us; /* from a cdr */
+    int64_t t_connect; /* first agent connect of the call (answered_at) */
+    int64_t t_agent;   /* connect time of the agent named on the row (the latest) */
     int32_t n_holds;
     int32_t n_hold_on, n_hold_off;
     int64_t hold_on[16], hold_off[16]; /* hold / unhold times, matched as sorted pairs */
     bool has_cdr;
-    int64_t cdr_acw_ms; /* from a cdr: -1 unknown */
     uint32_t n_visits;
     struct agg_visit visits[AGG_MAX_VISITS];
-    bool b_talk, b_handle;
 };
 
 struct agg_call *agg_call_create(const char *org, const char *pbx, const char *call);

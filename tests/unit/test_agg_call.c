@@ -291,6 +291,59 @@ static void test_transfer_between_queues(void **state)
     agg_call_destroy(c);
 }
 
+/* A call answered in sales, transferred, and answered again in support: each queue
+ * gets its own agent's talk, hold and handle time; the row adds them up. */
+static void test_second_agent_segment(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    struct agg_call *c = newcall();
+    struct cp_event e;
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    e = mk(CP_KIND_AGENT_CONNECT, 10000, "sales");
+    e.agent = "a1";
+    apply(c, e, &t);
+    apply(c, mk(CP_KIND_HOLD, 20000, NULL), &t);
+    apply(c, mk(CP_KIND_UNHOLD, 25000, NULL), &t); /* 5 s hold in the first segment */
+    apply(c, mk(CP_KIND_TRANSFER, 40000, "sales"), &t);
+    apply(c, mk(CP_KIND_AGENT_COMPLETE, 40000, "sales"), &t);
+    apply(c, mk(CP_KIND_WRAPUP_END, 45000, "sales"), &t);
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 41000, "support"), &t);
+    e = mk(CP_KIND_AGENT_CONNECT, 51000, "support");
+    e.agent = "a2";
+    apply(c, e, &t);
+    apply(c, mk(CP_KIND_HOLD, 60000, NULL), &t);
+    apply(c, mk(CP_KIND_UNHOLD, 62000, NULL), &t); /* 2 s hold in the second */
+    apply(c, mk(CP_KIND_AGENT_COMPLETE, 111000, "support"), &t);
+    apply(c, mk(CP_KIND_CALL_END, 111000, NULL), &t);
+    assert_false(agg_call_complete(c)); /* the second wrap-up is still to come */
+    apply(c, mk(CP_KIND_WRAPUP_END, 121000, "support"), &t);
+    assert_true(agg_call_complete(c));
+    struct agg_call_row r;
+    agg_call_finish(c, &t.sink, false, &r);
+    struct agg_qi *s1 = row(&t, "sales", T0), *s2 = row(&t, "support", T0);
+    assert_int_equal(s1->talk_ms, 25000);
+    assert_int_equal(s1->hold_ms, 5000);
+    assert_int_equal(s1->acw_ms, 5000);
+    assert_int_equal(s1->handle_ms, 35000);
+    assert_int_equal(s1->handled, 1);
+    assert_int_equal(s2->answered, 1);
+    assert_int_equal(s2->answered_wait_ms, 10000);
+    assert_int_equal(s2->talk_ms, 58000);
+    assert_int_equal(s2->hold_ms, 2000);
+    assert_int_equal(s2->held, 1);
+    assert_int_equal(s2->acw_ms, 10000);
+    assert_int_equal(s2->handle_ms, 70000);
+    assert_int_equal(s2->handled, 1);
+    assert_string_equal(r.queue, "support");
+    assert_string_equal(r.agent, "a2");
+    assert_int_equal(r.talk_ms, 83000);
+    assert_int_equal(r.hold_ms, 7000);
+    assert_int_equal(r.acw_ms, 15000);
+    assert_int_equal(r.handle_ms, 105000);
+    agg_call_destroy(c);
+}
+
 static void test_held_twice(void **state)
 {
     struct test_sink t;
@@ -633,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_transfer_between_queues),
         cmocka_unit_test(test_held_twice),
+        cmocka_unit_test(test_second_agent_segment),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_out_of_order_end),
         cmocka_unit_test(test_cdr_only),
