@@ -34,6 +34,8 @@ struct ing_listener {
     } h;
     struct ing_loop *l;
     struct ing_source *src;
+    void *state; /* syslog-udp: the format's state for this socket's datagrams (SMDR stitching);
+                  * SO_REUSEPORT keeps one peer on one socket */
 };
 
 /* One read buffer per loop: records are handled synchronously inside the read
@@ -315,7 +317,7 @@ static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const stru
         ing_reject(ls->l, ls->src, peer, why, buf->base, (size_t)nread);
         return;
     }
-    ing_handle_record(ls->l, ls->src, NULL, peer, m.msg, m.msg_len, NULL, NULL, NULL);
+    ing_handle_record(ls->l, ls->src, ls->state, peer, m.msg, m.msg_len, NULL, NULL, NULL);
 }
 
 /* ---- listeners ---- */
@@ -385,6 +387,7 @@ int ing_net_listen(struct ing_loop *l, struct ing_source *src, char *err, size_t
     ls->src = src;
     int rc;
     if (udp) {
+        ls->state = ing_state_create(src);
         uv_udp_init(&l->loop, &ls->h.udp);
         ls->h.udp.data = ls;
         rc = uv_udp_open(&ls->h.udp, fd);
@@ -436,7 +439,10 @@ void ing_net_tick(struct ing_loop *l)
 
 static void listener_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct ing_listener *ls = h->data;
+    if (ls->state && ls->src->fmt->state_destroy)
+        ls->src->fmt->state_destroy(ls->state);
+    free(ls);
 }
 
 void ing_net_stop(struct ing_loop *l, bool close_conns)
