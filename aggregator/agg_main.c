@@ -19,6 +19,8 @@
 
 static volatile sig_atomic_t got_signal;
 
+#define AGG_POLL_BATCH 1000 /* messages handled between two looks at the clock */
+
 static void on_signal(int sig)
 {
     got_signal = sig;
@@ -279,17 +281,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- events ---- */
 
-static void handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_arena *arena)
+/* `now_us`: wall time read once per poll batch (the waits it drives are in seconds).
+ * Returns 1 when the message was consumed (counted in events_total), 0 when stale. */
+static int handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_arena *arena,
+                           int64_t now_us)
 {
     if (m->partition < 0 || m->partition >= AGG_MAX_PARTITIONS)
-        return;
+        return 0;
     struct agg_part *pt = &agg->parts[m->partition];
     if (!pt->assigned || m->offset < pt->next)
-        return; /* stale (revoked, or re-delivered before a seek) */
+        return 0; /* stale (revoked, or re-delivered before a seek) */
     pt->next = m->offset + 1;
     pt->events++;
     agg->batch.n_events++;
-    cp_counter_inc(agg->m.events);
     struct cp_event ev;
     const char *why = NULL;
     if (cp_event_decode(m->payload, m->len, arena, &ev, &why) != 0) {
@@ -298,12 +302,12 @@ static void handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_are
         cp_log_limited(&lim, CP_LOG_WARN, "aggregator",
                        "skipped an undecodable event at partition %d offset %lld: %s",
                        m->partition, (long long)m->offset, why ? why : "?");
-        return;
+        return 1;
     }
     char key[1024];
     size_t kl = call_key(key, sizeof key, ev.org, ev.pbx, ev.call);
     if (!kl)
-        return;
+        return 1;
     struct agg_open *o = cp_map_get(&pt->calls, key, kl);
     if (!o) {
         o = calloc(1, sizeof *o);
@@ -312,29 +316,30 @@ static void handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_are
             free(o);
             agg_call_destroy(c);
             cp_error("aggregator", "out of memory");
-            return;
+            return 1;
         }
         o->call = c;
         o->part = pt;
-        o->first_seen_us = cp_time_now_us();
+        o->first_seen_us = now_us;
     }
     int rc = agg_call_apply(o->call, &ev, m->payload, m->len, &agg->batch.sink);
     if (rc == AGG_DUPLICATE) {
         cp_counter_inc(agg->m.duplicates);
-        return;
+        return 1;
     }
     if (ev.ts > pt->watermark_us)
         pt->watermark_us = ev.ts;
-    pt->last_event_wall_us = cp_time_now_us();
+    pt->last_event_wall_us = now_us;
     o->dirty = true;
     if (rc == AGG_FULL || rc < 0) {
         finish_call(agg, o, true);
-        return;
+        return 1;
     }
     if (agg_call_ended(o->call) && !o->ended_wall_us)
-        o->ended_wall_us = cp_time_now_us();
+        o->ended_wall_us = now_us;
     if (agg_call_complete(o->call))
         finish_call(agg, o, false);
+    return 1;
 }
 
 /* Calls that ended but wait for a wrap-up that never comes, and calls that never end. */
@@ -603,15 +608,24 @@ int cp_cmd_aggregator(int argc, char **argv)
     agg.last_flush_us = agg.last_queue_now_us = agg.last_settings_us = cp_time_mono_us();
     int64_t last_sweep = cp_time_mono_us();
     while (!got_signal) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(agg.rk, 50);
-        if (m) {
+        /* Up to AGG_POLL_BATCH messages per round: the clocks are read, the counter
+         * bumped and the flush conditions checked once per round, not per message. */
+        int64_t wall = cp_time_now_us();
+        uint64_t polled = 0;
+        int timeout_ms = 50;
+        rd_kafka_message_t *m;
+        while (polled < AGG_POLL_BATCH && !got_signal &&
+               agg.batch.n_events < cfg.flush_max_events &&
+               (m = rd_kafka_consumer_poll(agg.rk, timeout_ms))) {
+            timeout_ms = 0;
             if (!m->err)
-                handle_message(&agg, m, &arena);
+                polled += (uint64_t)handle_message(&agg, m, &arena, wall);
             else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 cp_warn("kafka", "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             cp_arena_reset(&arena);
         }
+        cp_counter_add(agg.m.events, polled);
         int64_t now = cp_time_mono_us();
         if (now - last_sweep >= 1000000) {
             sweep(&agg);
