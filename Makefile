@@ -52,7 +52,7 @@ LIBSVC   := $(BUILD)/libcallpipe-services.a
 CALLPIPE := $(BUILD)/callpipe
 
 .SECONDARY:
-.PHONY: all deps check unit fuzz fuzz-build demo demo-stop e2e bench bench-ingest bench-aggregator bench-e2e clean format
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop e2e bench bench-ingest bench-aggregator bench-loader bench-e2e clean format
 all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -115,12 +115,15 @@ fuzz: fuzz-build
 
 # Benchmarks (not part of check): the collector against rsyslog, syslog-ng and a plain
 # librdkafka producer; table in build/bench/ingest.md (see tests/bench/README.md).
-bench: bench-ingest bench-aggregator
+bench: bench-ingest bench-aggregator bench-loader
 bench-ingest: $(CALLPIPE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/bench/ingest.sh
 # The aggregator: 2,000,000 events Kafka -> PostgreSQL against a COPY ceiling; build/bench/aggregator.md.
 bench-aggregator: $(CALLPIPE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/bench/aggregator.sh
+# The loader: 1,000,000 outbox rows into the emulator against jsforce's bulk2; build/bench/loader.md.
+bench-loader: $(CALLPIPE) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/bench/loader.sh
 
 # The whole pipeline on this machine with the PBX simulator, then a report (tests/demo/README.md).
 # DEMO_SECONDS, DEMO_SPEED, DEMO_PBX, DEMO_SEED; DEMO_KEEP=1 keeps it running until make demo-stop.
