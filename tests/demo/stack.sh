@@ -8,7 +8,8 @@
 #   stack_stop                     # SIGTERM every service in reverse order, stop PostgreSQL
 #
 # Knobs (environment): STACK_PBX (40), STACK_SEED (1), STACK_PARTS (12 partitions),
-# STACK_FLUSH (aggregator flush_interval, 200ms), BUILD, CALLPIPE_ROOT.
+# STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms), BUILD,
+# CALLPIPE_ROOT.
 # Everything listens on 127.0.0.1 only; PIDs are in DIR/pids (one "name pid" per line) so
 # another shell can stop the stack (demo.sh stop).
 #
@@ -134,7 +135,7 @@ stack_start_ingest() {
     {
         echo "threads: 2"
         echo "admin: 127.0.0.1:$STACK_ING_ADMIN"
-        echo "kafka: {brokers: \"$STACK_BOOTSTRAP\", linger: 5ms}"
+        echo "kafka: {brokers: \"$STACK_BOOTSTRAP\", linger: ${STACK_LINGER:-5ms}}"
         cat "$S/sources.yaml"
     } >"$S/ingest.yaml"
     stack_bg ingest "$S/ingest.log" "$BUILD/callpipe" ingest -c "$S/ingest.yaml"

@@ -781,13 +781,9 @@ struct conn {
     size_t out_off;
     struct buf batch;  /* HTTP: JSON elements waiting for the next request */
     int batch_n;
-    uint32_t *batch_calls; /* calls whose last event is in the batch */
-    int batch_calls_n;
     struct buf req;    /* HTTP: the request in flight (kept for a resend) */
     size_t req_off;
     bool inflight;
-    uint32_t *req_calls;
-    int req_calls_n;
     struct buf resp;
     int64_t retry_at; /* mono us */
 };
@@ -950,11 +946,6 @@ static void http_build(struct conn *c, const struct pbx_def *d)
     buf_add(&c->req, "]", 1);
     c->req_off = 0;
     c->inflight = true;
-    uint32_t *t = c->req_calls;
-    c->req_calls = c->batch_calls;
-    c->req_calls_n = c->batch_calls_n;
-    c->batch_calls = t;
-    c->batch_calls_n = 0;
     c->batch.len = 0;
     c->batch_n = 0;
     c->resp.len = 0;
@@ -1036,17 +1027,15 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
                     buf_add(&c->batch, ",", 1);
                 buf_add(&c->batch, jbuf + se->off, se->len);
                 c->batch_n++;
-                if (se->last) {
-                    c->batch_calls = realloc(c->batch_calls,
-                                             (size_t)(c->batch_calls_n + 1) * sizeof(uint32_t));
-                    c->batch_calls[c->batch_calls_n++] = se->call;
-                }
             } else {
                 buf_add(&c->out, jbuf + se->off, se->len);
                 buf_add(&c->out, "\n", 1);
-                if (se->last)
-                    call_sent(se->call);
             }
+            /* Latency counts from the moment the event is due and handed to its connection,
+             * so time spent queued in the simulator (an HTTP batch waiting for the previous
+             * answer) is part of it. */
+            if (se->last)
+                call_sent(se->call);
             sent_events++;
         }
         bool busy = false;
@@ -1120,9 +1109,6 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
             int st = http_response(c, &ra);
             if (st == 200) {
                 c->inflight = false;
-                for (int i = 0; i < c->req_calls_n; i++)
-                    call_sent(c->req_calls[i]);
-                c->req_calls_n = 0;
             } else if (st == 503) {
                 http_503++;
                 c->req_off = 0;
@@ -1148,8 +1134,6 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
         free(conns[p].batch.p);
         free(conns[p].req.p);
         free(conns[p].resp.p);
-        free(conns[p].batch_calls);
-        free(conns[p].req_calls);
     }
     free(conns);
     free(pfd);
@@ -1222,12 +1206,17 @@ int main(int argc, char **argv)
     int64_t window_ms = (int64_t)((double)seconds * 1000.0 * speed);
 
     if (eps > 0) {
-        /* Calibrate the arrival rate so that the arrival window sends about EPS events/s. */
+        /* Calibrate the arrival rate so that the arrival window sends about EPS events/s once
+         * the calls in progress have built up (measured over the window's second half). */
         build_world(seed, rate);
         dry = true;
         generate(seed, window_ms);
-        double per_call = n_calls ? (double)n_events / n_calls : 8.0;
-        rate = eps * 3600.0 / (speed * per_call * n_pbx);
+        size_t late = 0;
+        for (size_t i = 0; i < n_events; i++)
+            late += events[i].ts >= window_ms / 2 && events[i].ts < window_ms;
+        double steady = (double)late / ((double)window_ms / 2.0 / speed / 1000.0);
+        if (steady > 0)
+            rate *= eps / steady;
         free(pbxs);
     }
     build_world(seed, rate);
