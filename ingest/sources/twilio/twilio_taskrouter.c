@@ -3,15 +3,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <jansson.h>
 
-#include "cp_event_id.h"
 #include "cp_utf8.h"
-#include "twilio_form.h"
+#include "twilio_webhook.h"
 
 /*
  * One record is one form-encoded POST from a Workspace's EventCallbackUrl
@@ -23,33 +21,8 @@
 
 #define SRC_NAME "twilio-taskrouter"
 
-struct tr {
-    const struct cp_source_ctx *ctx;
-    struct cp_twilio_form form;
-    char reason[96];
-};
-
-static int bad(struct tr *t, int code, const char *what, const char *field)
-{
-    if (field)
-        snprintf(t->reason, sizeof t->reason, "%s: %.60s", what, field);
-    else
-        snprintf(t->reason, sizeof t->reason, "%s", what);
-    return code;
-}
-
-static int str(struct tr *t, const char *name, const char **out)
-{
-    const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
-    *out = NULL;
-    if (!p || p->val_len == 0) return 0;
-    if (p->val_len > CP_EVENT_STR_MAX) return bad(t, CP_ERR_TOOBIG, "too long", name);
-    *out = p->val;
-    return 0;
-}
-
 /* Decimal with up to `frac` fraction digits, scaled by 10^frac; absent = -1. */
-static int fixed(struct tr *t, const char *name, int frac, int64_t max, int64_t *out)
+static int fixed(struct cp_twilio_req *t, const char *name, int frac, int64_t max, int64_t *out)
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = -1;
@@ -63,28 +36,23 @@ static int fixed(struct tr *t, const char *name, int frac, int64_t max, int64_t 
             continue;
         }
         unsigned d = (unsigned)(c - '0');
-        if (d > 9) return bad(t, CP_ERR_PARSE, "bad value", name);
+        if (d > 9) return cp_twilio_bad(t, CP_ERR_PARSE, "bad value", name);
         if (seen >= frac) continue; /* finer than we keep: truncated */
-        if (v > (max - d) / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (v > (max - d) / 10) return cp_twilio_bad(t, CP_ERR_RANGE, "out of range", name);
         v = v * 10 + d;
         if (seen >= 0) seen++;
     }
     for (int k = seen < 0 ? 0 : seen; k < frac; k++) {
-        if (v > max / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (v > max / 10) return cp_twilio_bad(t, CP_ERR_RANGE, "out of range", name);
         v *= 10;
     }
     *out = v;
     return 0;
 }
 
-static void add_x(struct cp_event *ev, const char *key, const char *val)
-{
-    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
-}
-
 /* A string member of the attributes object copied into the arena; NULL when
  * absent, not a string, empty, or unusable (too long, not UTF-8). */
-static const char *attr_str(struct tr *t, json_t *attrs, const char *key, bool *oom)
+static const char *attr_str(struct cp_twilio_req *t, json_t *attrs, const char *key, bool *oom)
 {
     json_t *v = json_object_get(attrs, key);
     if (!json_is_string(v)) return NULL;
@@ -100,7 +68,7 @@ struct attrs {
     const char *call_sid, *from, *to, *direction, *name;
 };
 
-static int read_attrs(struct tr *t, struct attrs *a)
+static int read_attrs(struct cp_twilio_req *t, struct attrs *a)
 {
     memset(a, 0, sizeof *a);
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, "TaskAttributes");
@@ -109,7 +77,7 @@ static int read_attrs(struct tr *t, struct attrs *a)
     json_t *j = json_loadb(p->val, p->val_len, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(j)) {
         json_decref(j);
-        return bad(t, CP_ERR_PARSE, "bad value", "TaskAttributes");
+        return cp_twilio_bad(t, CP_ERR_PARSE, "bad value", "TaskAttributes");
     }
     bool oom = false;
     /* Flex and the <Enqueue> verb write call_sid; Twilio's examples also callSid. */
@@ -120,7 +88,7 @@ static int read_attrs(struct tr *t, struct attrs *a)
     a->direction = attr_str(t, j, "direction", &oom);
     a->name = attr_str(t, j, "name", &oom);
     json_decref(j);
-    return oom ? bad(t, CP_ERR_NOMEM, "out of memory", NULL) : 0;
+    return oom ? cp_twilio_bad(t, CP_ERR_NOMEM, "out of memory", NULL) : 0;
 }
 
 static bool contains_ci(const char *s, const char *needle)
@@ -143,28 +111,29 @@ static const struct {
 };
 
 /* 1 = event filled, 0 = nothing to say, < 0 = reject (t->reason set). */
-static int map(struct tr *t, struct cp_event *ev, const char **ids)
+static int map(struct cp_twilio_req *t, struct cp_event *ev, const char **ids)
 {
     int rc;
     const char *type, *task, *reservation, *channel, *worker_sid, *cancel_reason, *complete_reason,
         *workspace, *workflow, *queue_sid;
     int64_t ts_ms, ts_s, age;
-    if ((rc = str(t, "EventType", &type)) < 0 || (rc = str(t, "TaskSid", &task)) < 0 ||
-        (rc = str(t, "ReservationSid", &reservation)) < 0 ||
-        (rc = str(t, "TaskChannelUniqueName", &channel)) < 0 ||
-        (rc = str(t, "TaskQueueName", &ev->queue)) < 0 ||
-        (rc = str(t, "TaskQueueSid", &queue_sid)) < 0 ||
-        (rc = str(t, "WorkerSid", &worker_sid)) < 0 ||
-        (rc = str(t, "WorkerName", &ev->agent_name)) < 0 ||
-        (rc = str(t, "TaskCanceledReason", &cancel_reason)) < 0 ||
-        (rc = str(t, "TaskCompletedReason", &complete_reason)) < 0 ||
-        (rc = str(t, "WorkspaceName", &workspace)) < 0 ||
-        (rc = str(t, "WorkflowName", &workflow)) < 0 ||
+    if ((rc = cp_twilio_str(t, "EventType", &type)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskSid", &task)) < 0 ||
+        (rc = cp_twilio_str(t, "ReservationSid", &reservation)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskChannelUniqueName", &channel)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskQueueName", &ev->queue)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskQueueSid", &queue_sid)) < 0 ||
+        (rc = cp_twilio_str(t, "WorkerSid", &worker_sid)) < 0 ||
+        (rc = cp_twilio_str(t, "WorkerName", &ev->agent_name)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskCanceledReason", &cancel_reason)) < 0 ||
+        (rc = cp_twilio_str(t, "TaskCompletedReason", &complete_reason)) < 0 ||
+        (rc = cp_twilio_str(t, "WorkspaceName", &workspace)) < 0 ||
+        (rc = cp_twilio_str(t, "WorkflowName", &workflow)) < 0 ||
         (rc = fixed(t, "TimestampMs", 3, INT64_MAX, &ts_ms)) < 0 ||
         (rc = fixed(t, "Timestamp", 6, INT64_MAX, &ts_s)) < 0 ||
         (rc = fixed(t, "TaskAge", 0, INT32_MAX, &age)) < 0)
         return rc;
-    if (!type) return bad(t, CP_ERR_MISSING, "missing", "EventType");
+    if (!type) return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "EventType");
     size_t i = 0;
     while (i < sizeof types / sizeof types[0] && strcmp(types[i].type, type) != 0)
         i++;
@@ -172,7 +141,7 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
         return 0; /* worker, activity, workflow ... events: not about a call */
     /* Chat, SMS and custom tasks are not calls. */
     if (channel && strcmp(channel, "voice") != 0) return 0;
-    if (!task) return bad(t, CP_ERR_MISSING, "missing", "TaskSid");
+    if (!task) return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "TaskSid");
     /* TimestampMs (added 2018) is exact; Timestamp is seconds.  Both were read
      * scaled to microseconds. */
     if (ts_ms >= 0)
@@ -180,9 +149,10 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
     else if (ts_s >= 0)
         ev->ts = ts_s;
     else
-        return bad(t, CP_ERR_MISSING, "missing", "Timestamp");
+        return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "Timestamp");
     if (ev->ts <= 0 || ev->ts > CP_EVENT_TIME_MAX)
-        return bad(t, CP_ERR_RANGE, "out of range", ts_ms >= 0 ? "TimestampMs" : "Timestamp");
+        return cp_twilio_bad(t, CP_ERR_RANGE, "out of range",
+                             ts_ms >= 0 ? "TimestampMs" : "Timestamp");
 
     struct attrs a;
     if ((rc = read_attrs(t, &a)) < 0) return rc;
@@ -218,12 +188,12 @@ static int map(struct tr *t, struct cp_event *ev, const char **ids)
     default:
         break;
     }
-    add_x(ev, "event_type", type);
-    add_x(ev, "reservation", reservation);
-    add_x(ev, "task_queue_sid", queue_sid);
-    add_x(ev, "completed_reason", complete_reason);
-    add_x(ev, "workflow", workflow);
-    add_x(ev, "workspace", workspace);
+    cp_twilio_add_x(ev, "event_type", type);
+    cp_twilio_add_x(ev, "reservation", reservation);
+    cp_twilio_add_x(ev, "task_queue_sid", queue_sid);
+    cp_twilio_add_x(ev, "completed_reason", complete_reason);
+    cp_twilio_add_x(ev, "workflow", workflow);
+    cp_twilio_add_x(ev, "workspace", workspace);
     ids[0] = task;
     ids[1] = reservation;
     ids[2] = type;
@@ -234,45 +204,17 @@ static int taskrouter_parse(void *state, const struct cp_source_ctx *ctx, const 
                             size_t len, struct cp_emit *out)
 {
     (void)state;
-    static _Thread_local struct tr t;
-    t.ctx = ctx;
-    t.reason[0] = '\0';
-    /* Raw line breaks cannot occur in a form body; a trailing one (curl --data
-     * @file) is not part of the last value. */
-    while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == '\r'))
-        len--;
-    const char *why = NULL, *bad_name = NULL;
-    int rc = cp_twilio_form_parse(rec, len, true, ctx->arena, &t.form, &why, &bad_name);
-    if (rc < 0) {
-        bad(&t, rc, why, bad_name);
-        out->reject(out, 0, rec, len, t.reason);
-        return rc;
-    }
-    if (t.form.n == 0) return 0;
+    static _Thread_local struct cp_twilio_req t;
     struct cp_event ev;
-    cp_event_init(&ev);
-    ev.org = ctx->org;
-    ev.pbx = ctx->pbx;
-    ev.src = SRC_NAME;
-    ev.recv = ctx->recv_us;
+    int rc = cp_twilio_begin(&t, ctx, SRC_NAME, rec, &len, &ev, out);
+    if (rc <= 0) return rc;
     const char *ids[3];
     if ((rc = map(&t, &ev, ids)) <= 0) {
         if (rc < 0) out->reject(out, 0, rec, len, t.reason);
         return rc;
     }
     /* A retried callback names the same task, reservation, type and time. */
-    if ((rc = cp_event_derive_id(&ev, ctx->arena, ids, 3)) < 0) {
-        out->reject(out, 0, rec, len, rc == CP_ERR_NOMEM ? "out of memory" : "could not derive id");
-        return rc;
-    }
-    const char *vwhy = NULL;
-    if ((rc = cp_event_validate(&ev, &vwhy)) < 0) {
-        bad(&t, rc, "invalid event", vwhy);
-        out->reject(out, 0, rec, len, t.reason);
-        return rc;
-    }
-    rc = out->event(out, &ev);
-    return rc < 0 ? rc : 1;
+    return cp_twilio_finish(&t, &ev, ids, 3, rec, len, out);
 }
 
 const struct cp_source_format cp_source_twilio_taskrouter = {

@@ -3,13 +3,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "cp_event_id.h"
 #include "cp_time.h"
-#include "twilio_form.h"
+#include "twilio_webhook.h"
 
 /*
  * One record is one form-encoded POST body (pbx-formats.md section 6): one
@@ -116,34 +114,8 @@ int cp_twilio_parse_rfc2822(const char *s, size_t len, int64_t *out_us)
 
 /* ---- the callback --------------------------------------------------------------------- */
 
-struct tv {
-    const struct cp_source_ctx *ctx;
-    struct cp_twilio_form form;
-    char reason[96];
-};
-
-static int bad(struct tv *t, int code, const char *what, const char *field)
-{
-    if (field)
-        snprintf(t->reason, sizeof t->reason, "%s: %.60s", what, field);
-    else
-        snprintf(t->reason, sizeof t->reason, "%s", what);
-    return code;
-}
-
-/* A string parameter (already UTF-8 checked by the strict form parse); "" is absent. */
-static int str(struct tv *t, const char *name, const char **out)
-{
-    const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
-    *out = NULL;
-    if (!p || p->val_len == 0) return 0;
-    if (p->val_len > CP_EVENT_STR_MAX) return bad(t, CP_ERR_TOOBIG, "too long", name);
-    *out = p->val;
-    return 0;
-}
-
 /* A non-negative integer parameter; absent = -1. */
-static int num(struct tv *t, const char *name, int64_t max, int64_t *out)
+static int num(struct cp_twilio_req *t, const char *name, int64_t max, int64_t *out)
 {
     const struct cp_twilio_pair *p = cp_twilio_form_get(&t->form, name);
     *out = -1;
@@ -151,17 +123,12 @@ static int num(struct tv *t, const char *name, int64_t max, int64_t *out)
     int64_t v = 0;
     for (size_t i = 0; i < p->val_len; i++) {
         unsigned d = (unsigned)(p->val[i] - '0');
-        if (d > 9) return bad(t, CP_ERR_PARSE, "bad value", name);
-        if (v > (max - d) / 10) return bad(t, CP_ERR_RANGE, "out of range", name);
+        if (d > 9) return cp_twilio_bad(t, CP_ERR_PARSE, "bad value", name);
+        if (v > (max - d) / 10) return cp_twilio_bad(t, CP_ERR_RANGE, "out of range", name);
         v = v * 10 + d;
     }
     *out = v;
     return 0;
-}
-
-static void add_x(struct cp_event *ev, const char *key, const char *val)
-{
-    if (val && ev->nx < CP_EVENT_X_MAX) ev->x[ev->nx++] = (struct cp_kv){key, val};
 }
 
 static const struct {
@@ -181,34 +148,40 @@ static const struct {
     {"canceled", CP_KIND_CALL_END, CP_DISP_CANCELED},
 };
 
-static int map(struct tv *t, struct cp_event *ev)
+static int map(struct cp_twilio_req *t, struct cp_event *ev)
 {
     int rc;
     const char *sid, *parent, *status, *stamp, *dir, *account, *seq, *source, *sip, *answered_by,
         *forwarded;
     int64_t duration;
-    if ((rc = str(t, "CallSid", &sid)) < 0 || (rc = str(t, "ParentCallSid", &parent)) < 0 ||
-        (rc = str(t, "CallStatus", &status)) < 0 || (rc = str(t, "Timestamp", &stamp)) < 0 ||
-        (rc = str(t, "Direction", &dir)) < 0 || (rc = str(t, "AccountSid", &account)) < 0 ||
-        (rc = str(t, "SequenceNumber", &seq)) < 0 || (rc = str(t, "CallbackSource", &source)) < 0 ||
-        (rc = str(t, "SipResponseCode", &sip)) < 0 ||
-        (rc = str(t, "AnsweredBy", &answered_by)) < 0 ||
-        (rc = str(t, "ForwardedFrom", &forwarded)) < 0 || (rc = str(t, "From", &ev->from)) < 0 ||
-        (rc = str(t, "To", &ev->to)) < 0 || (rc = str(t, "CallerName", &ev->from_name)) < 0 ||
+    if ((rc = cp_twilio_str(t, "CallSid", &sid)) < 0 ||
+        (rc = cp_twilio_str(t, "ParentCallSid", &parent)) < 0 ||
+        (rc = cp_twilio_str(t, "CallStatus", &status)) < 0 ||
+        (rc = cp_twilio_str(t, "Timestamp", &stamp)) < 0 ||
+        (rc = cp_twilio_str(t, "Direction", &dir)) < 0 ||
+        (rc = cp_twilio_str(t, "AccountSid", &account)) < 0 ||
+        (rc = cp_twilio_str(t, "SequenceNumber", &seq)) < 0 ||
+        (rc = cp_twilio_str(t, "CallbackSource", &source)) < 0 ||
+        (rc = cp_twilio_str(t, "SipResponseCode", &sip)) < 0 ||
+        (rc = cp_twilio_str(t, "AnsweredBy", &answered_by)) < 0 ||
+        (rc = cp_twilio_str(t, "ForwardedFrom", &forwarded)) < 0 ||
+        (rc = cp_twilio_str(t, "From", &ev->from)) < 0 ||
+        (rc = cp_twilio_str(t, "To", &ev->to)) < 0 ||
+        (rc = cp_twilio_str(t, "CallerName", &ev->from_name)) < 0 ||
         (rc = num(t, "CallDuration", INT32_MAX, &duration)) < 0)
         return rc;
-    if (!sid) return bad(t, CP_ERR_MISSING, "missing", "CallSid");
-    if (!status) return bad(t, CP_ERR_MISSING, "missing", "CallStatus");
+    if (!sid) return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "CallSid");
+    if (!status) return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "CallStatus");
     /* The Timestamp is when Twilio sent the callback; without it the only time
      * would be our receive time, which differs between retries. */
-    if (!stamp) return bad(t, CP_ERR_MISSING, "missing", "Timestamp");
+    if (!stamp) return cp_twilio_bad(t, CP_ERR_MISSING, "missing", "Timestamp");
     if ((rc = cp_twilio_parse_rfc2822(stamp, strlen(stamp), &ev->ts)) < 0)
-        return bad(t, rc, "bad time", "Timestamp");
+        return cp_twilio_bad(t, rc, "bad time", "Timestamp");
     size_t i = 0;
     while (i < sizeof statuses / sizeof statuses[0] && strcmp(statuses[i].status, status) != 0)
         i++;
     if (i == sizeof statuses / sizeof statuses[0])
-        return bad(t, CP_ERR_PARSE, "bad value", "CallStatus");
+        return cp_twilio_bad(t, CP_ERR_PARSE, "bad value", "CallStatus");
     ev->kind = statuses[i].kind;
     ev->disp = statuses[i].disp;
     ev->native = status;
@@ -222,13 +195,13 @@ static int map(struct tv *t, struct cp_event *ev)
         ev->dir = CP_DIR_OUTBOUND;
     if (ev->kind == CP_KIND_CALL_END && duration >= 0)
         ev->talk = strcmp(status, "completed") == 0 ? (int32_t)duration : 0;
-    add_x(ev, "direction", dir);
-    add_x(ev, "sequence", seq);
-    add_x(ev, "callback_source", source);
-    add_x(ev, "sip_response_code", sip);
-    add_x(ev, "answered_by", answered_by);
-    add_x(ev, "forwarded_from", forwarded);
-    add_x(ev, "account", account);
+    cp_twilio_add_x(ev, "direction", dir);
+    cp_twilio_add_x(ev, "sequence", seq);
+    cp_twilio_add_x(ev, "callback_source", source);
+    cp_twilio_add_x(ev, "sip_response_code", sip);
+    cp_twilio_add_x(ev, "answered_by", answered_by);
+    cp_twilio_add_x(ev, "forwarded_from", forwarded);
+    cp_twilio_add_x(ev, "account", account);
     return 0;
 }
 
@@ -236,45 +209,17 @@ static int voice_parse(void *state, const struct cp_source_ctx *ctx, const char 
                        struct cp_emit *out)
 {
     (void)state;
-    static _Thread_local struct tv t; /* 256 pairs: kept off the stack */
-    t.ctx = ctx;
-    t.reason[0] = '\0';
-    /* Raw line breaks cannot occur in a form body; a trailing one (curl --data
-     * @file) is not part of the last value. */
-    while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == '\r'))
-        len--;
-    const char *why = NULL, *bad_name = NULL;
-    int rc = cp_twilio_form_parse(rec, len, true, ctx->arena, &t.form, &why, &bad_name);
-    if (rc < 0) {
-        bad(&t, rc, why, bad_name);
-        out->reject(out, 0, rec, len, t.reason);
-        return rc;
-    }
-    if (t.form.n == 0) return 0;
+    static _Thread_local struct cp_twilio_req t; /* 256 pairs: kept off the stack */
     struct cp_event ev;
-    cp_event_init(&ev);
-    ev.org = ctx->org;
-    ev.pbx = ctx->pbx;
-    ev.src = SRC_NAME;
-    ev.recv = ctx->recv_us;
+    int rc = cp_twilio_begin(&t, ctx, SRC_NAME, rec, &len, &ev, out);
+    if (rc <= 0) return rc;
     if ((rc = map(&t, &ev)) < 0) {
         out->reject(out, 0, rec, len, t.reason);
         return rc;
     }
     /* A retried callback carries the same CallSid, status and Timestamp. */
     const char *ids[] = {ev.leg, ev.native};
-    if ((rc = cp_event_derive_id(&ev, ctx->arena, ids, 2)) < 0) {
-        out->reject(out, 0, rec, len, rc == CP_ERR_NOMEM ? "out of memory" : "could not derive id");
-        return rc;
-    }
-    const char *vwhy = NULL;
-    if ((rc = cp_event_validate(&ev, &vwhy)) < 0) {
-        bad(&t, rc, "invalid event", vwhy);
-        out->reject(out, 0, rec, len, t.reason);
-        return rc;
-    }
-    rc = out->event(out, &ev);
-    return rc < 0 ? rc : 1;
+    return cp_twilio_finish(&t, &ev, ids, 2, rec, len, out);
 }
 
 const struct cp_source_format cp_source_twilio_voice = {
