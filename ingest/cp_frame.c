@@ -2,6 +2,7 @@
 #include "cp_frame.h"
 #include "cp_err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,7 +144,24 @@ static void feed_octet(struct cp_framer *f, const char *data, size_t len,
         }
         if (f->octet_want == 0) {
             char c = data[i];
-            if (c >= '0' && c <= '9' && !(c == '0' && f->octet_digits == 0)) {
+            bool digit = c >= '0' && c <= '9' && !(c == '0' && f->octet_digits == 0);
+            if (f->configured == CP_FRAME_MODE_AUTO && !f->octet_committed && f->octet_digits > 0 &&
+                (digit ? f->octet_digits >= 9 : c != ' ')) {
+                /* Auto-detection guessed octet counting from a leading digit, but
+                 * what follows the digits is not "<length> <frame>": the stream is
+                 * plain lines that start with a number (SMDR dates, queue_log
+                 * epochs).  The digits are given back to the line framer (a
+                 * length never starts with 0, so they are exactly octet_len). */
+                char digits[24];
+                int dn = snprintf(digits, sizeof digits, "%llu", (unsigned long long)f->octet_len);
+                f->octet_digits = 0;
+                f->octet_len = 0;
+                f->mode = CP_FRAME_MODE_LINES;
+                feed_lines(f, digits, (size_t)dn, cb);
+                *consumed = i;
+                return;
+            }
+            if (digit) {
                 if (++f->octet_digits > 9) {
                     octet_bad(f, "octet count too long", data + i, len - i, cb);
                     f->skipping = true;
@@ -155,6 +173,7 @@ static void feed_octet(struct cp_framer *f, const char *data, size_t len,
             }
             if (c == ' ' && f->octet_digits > 0) {
                 i++;
+                f->octet_committed = true; /* "<digits> " seen: octet counting for good */
                 f->octet_want = f->octet_len;
                 f->octet_skip = f->octet_len > f->max_record;
                 f->skipped = 0;

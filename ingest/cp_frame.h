@@ -49,6 +49,7 @@ struct cp_framer {
     uint32_t octet_digits;
     uint64_t octet_len;
     bool octet_skip; /* the announced frame is oversized: skip octet_want bytes */
+    bool octet_committed; /* auto mode: a "<length> " prefix was seen, so this stream is octet counted */
     uint64_t records, oversized, bad_frames;
 };
 

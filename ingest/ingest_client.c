@@ -49,6 +49,7 @@ struct ing_client {
     bool esl_subscribed;
     bool stopping;
     unsigned action_seq;
+    struct cp_log_limit reconnect_log; /* per source: one noisy PBX must not hide another */
 };
 
 static void client_connect(struct ing_client *c);
@@ -112,8 +113,7 @@ static void schedule_reconnect(struct ing_client *c, const char *why)
     c->phase = PH_DOWN;
     if (c->stopping)
         return;
-    static struct cp_log_limit lim = CP_LOG_LIMIT_INIT(5, 60000);
-    cp_log_limited(&lim, CP_LOG_WARN, c->src->cfg->name, "connection to %s lost (%s); retrying in %lld ms",
+    cp_log_limited(&c->reconnect_log, CP_LOG_WARN, c->src->cfg->name, "connection to %s lost (%s); retrying in %lld ms",
                    c->src->cfg->connect, why, (long long)c->backoff_ms);
     uv_timer_start(&c->timer, reconnect_cb, (uint64_t)c->backoff_ms, 0);
     c->backoff_ms = c->backoff_ms * 2 > 30000 ? 30000 : c->backoff_ms * 2;
@@ -400,6 +400,7 @@ int ing_client_start(struct ing_loop *l, struct ing_source *src, char *err, size
     cp_framer_init(&c->framer, CP_FRAME_MODE_LINES, (size_t)src->cfg->max_record,
                    l->ing->cfg->deadletter_cut);
     c->backoff_ms = 250;
+    c->reconnect_log = (struct cp_log_limit)CP_LOG_LIMIT_INIT(5, 60000);
     uv_timer_init(&l->loop, &c->timer);
     c->timer.data = c;
     c->next = l->clients;

@@ -82,6 +82,18 @@ static void test_octet(void **state)
                      "R[hello]\nR[a\nb]\nR[<13>x y z w]\n");
 }
 
+static void test_auto_lines_starting_with_digits(void **state)
+{
+    /* SMDR lines start with a date, queue_log lines with an epoch: auto detection must
+     * not take them for octet counts (found by the vendor tests: every line was a
+     * dead letter). */
+    check_all_splits(CP_FRAME_MODE_AUTO, 128, "2024/05/01 09:00:05,00:00:10\n2024/05/01 10:00:00,x\n",
+                     "R[2024/05/01 09:00:05,00:00:10]\nR[2024/05/01 10:00:00,x]\n");
+    check_all_splits(CP_FRAME_MODE_AUTO, 128, "1714557600|1714557600.1|q1|NONE|ENTERQUEUE||123\n",
+                     "R[1714557600|1714557600.1|q1|NONE|ENTERQUEUE||123]\n");
+    check_all_splits(CP_FRAME_MODE_AUTO, 128, "7,a\n", "R[7,a]\n");
+}
+
 static void test_oversize_line_resyncs(void **state)
 {
     /* 20 bytes against a 10-byte limit: the head (8 bytes) is reported with the
@@ -142,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_auto_lines),
         cmocka_unit_test(test_octet),
+        cmocka_unit_test(test_auto_lines_starting_with_digits),
         cmocka_unit_test(test_oversize_line_resyncs),
         cmocka_unit_test(test_oversize_octet),
         cmocka_unit_test(test_bad_octet_header),
