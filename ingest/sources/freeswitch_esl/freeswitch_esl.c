@@ -8,6 +8,7 @@
 
 #include "cp_event_id.h"
 #include "../srcutil/fs_cause.h"
+#include "../srcutil/fs_reader.h"
 #include "../srcutil/srcutil.h"
 
 #define SRC_NAME "freeswitch-esl"
@@ -94,24 +95,8 @@ struct ep {
     const struct cp_source_ctx *ctx;
     const char *hdr; /* the inner (event) header block */
     size_t hlen;
-    bool oom;
-    const char *reason;
-    char reason_buf[96];
-    int code;
+    struct cp_fs_reader r; /* oom, the reject reason and its code */
 };
-
-static void bad(struct ep *p, int code, const char *what, const char *field)
-{
-    if (p->reason)
-        return;
-    p->code = code;
-    if (field) {
-        snprintf(p->reason_buf, sizeof p->reason_buf, "%s: %s", what, field);
-        p->reason = p->reason_buf;
-    } else {
-        p->reason = what;
-    }
-}
 
 /* An inner header, %XX-decoded ('+' is literal: FreeSWITCH escapes it). */
 static bool hv(struct ep *p, const char *name, const char **s, size_t *len)
@@ -120,18 +105,7 @@ static bool hv(struct ep *p, const char *name, const char **s, size_t *len)
     size_t rl;
     if (!cp_esl_header(p->hdr, p->hlen, name, &raw, &rl) || rl == 0)
         return false;
-    if (!memchr(raw, '%', rl)) {
-        *s = raw;
-        *len = rl;
-        return true;
-    }
-    char *d = cp_srcutil_urldecode(p->ctx->arena, raw, rl, false, len);
-    if (!d) {
-        p->oom = true;
-        return false;
-    }
-    *s = d;
-    return *len > 0;
+    return cp_fs_reader_decode(&p->r, raw, rl, s, len);
 }
 
 static const char *htext(struct ep *p, const char *name, size_t max)
@@ -140,7 +114,7 @@ static const char *htext(struct ep *p, const char *name, size_t max)
     size_t len;
     if (!hv(p, name, &s, &len))
         return NULL;
-    return cp_srcutil_text(p->ctx->arena, s, len, max, &p->oom);
+    return cp_srcutil_text(p->ctx->arena, s, len, max, &p->r.oom);
 }
 
 static const char *hid(struct ep *p, const char *name)
@@ -149,11 +123,7 @@ static const char *hid(struct ep *p, const char *name)
     size_t len;
     if (!hv(p, name, &s, &len))
         return NULL;
-    bool bad_id = false;
-    const char *r = cp_srcutil_id(p->ctx->arena, s, len, CP_EVENT_STR_MAX, &bad_id, &p->oom);
-    if (bad_id)
-        bad(p, CP_ERR_PARSE, "bad id", name);
-    return r;
+    return cp_fs_reader_id(&p->r, name, s, len);
 }
 
 /* Unsigned header; absent → false; garbage → reject. */
@@ -161,13 +131,7 @@ static bool hnum(struct ep *p, const char *name, uint64_t max, uint64_t *out)
 {
     const char *s;
     size_t len;
-    if (!hv(p, name, &s, &len))
-        return false;
-    if (!cp_srcutil_u64(s, len, max, out)) {
-        bad(p, CP_ERR_RANGE, "bad number", name);
-        return false;
-    }
-    return true;
+    return hv(p, name, &s, &len) && cp_fs_reader_u64(&p->r, name, s, len, max, out);
 }
 
 /* b - a for two epoch-second headers, when both are set and in order. */
@@ -224,7 +188,7 @@ static void map_channel(struct ep *p, struct cp_event *ev)
         size_t clen = 0;
         if (hv(p, "Hangup-Cause", &cause, &clen))
             ev->native = cp_srcutil_text(p->ctx->arena, cause, clen, CP_EVENT_NATIVE_MAX,
-                                         &p->oom);
+                                         &p->r.oom);
         uint64_t q = 0;
         if (hv(p, "variable_hangup_cause_q850", &s, &len) &&
             cp_srcutil_u64(s, len, CP_EVENT_Q850_MAX, &q))
@@ -290,7 +254,7 @@ static bool map_callcenter(struct ep *p, struct cp_event *ev, const char *act, s
                 else if (cp_srcutil_eq(reason, rl, "EXIT_WITH_KEY"))
                     ev->qout = CP_QOUT_KEY_EXIT;
                 ev->native = cp_srcutil_text(p->ctx->arena, reason, rl, CP_EVENT_NATIVE_MAX,
-                                             &p->oom);
+                                             &p->r.oom);
             } else {
                 ev->native = htext(p, "CC-Cause", CP_EVENT_NATIVE_MAX);
             }
@@ -357,6 +321,7 @@ static int esl_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     struct ep p;
     memset(&p, 0, sizeof p);
     p.ctx = ctx;
+    p.r.arena = ctx->arena;
     p.hdr = rec + hl;
     p.hlen = len - hl;
     if (p.hlen == 0) {
@@ -367,8 +332,8 @@ static int esl_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     const char *name;
     size_t nl;
     if (!hv(&p, "Event-Name", &name, &nl)) {
-        out->reject(out, 0, rec, len, p.oom ? "out of memory" : "missing: Event-Name");
-        return p.oom ? CP_ERR_NOMEM : CP_ERR_MISSING;
+        out->reject(out, 0, rec, len, p.r.oom ? "out of memory" : "missing: Event-Name");
+        return p.r.oom ? CP_ERR_NOMEM : CP_ERR_MISSING;
     }
     struct cp_event ev;
     cp_event_init(&ev);
@@ -378,7 +343,7 @@ static int esl_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     ev.recv = ctx->recv_us;
     uint64_t ts = 0;
     if (!hnum(&p, "Event-Date-Timestamp", CP_EVENT_TIME_MAX, &ts) || ts == 0)
-        bad(&p, CP_ERR_MISSING, "missing", "Event-Date-Timestamp");
+        cp_fs_reader_bad(&p.r, CP_ERR_MISSING, "missing", "Event-Date-Timestamp");
     ev.ts = (int64_t)ts;
 
     const char *what = NULL; /* the native kind, for the event id */
@@ -399,7 +364,7 @@ static int esl_parse(void *state, const struct cp_source_ctx *ctx, const char *r
         size_t sl, al;
         if (!hv(&p, "Event-Subclass", &sub, &sl) || !cp_srcutil_eq(sub, sl, "callcenter::info") ||
             !hv(&p, "CC-Action", &act, &al) || !map_callcenter(&p, &ev, act, al)) {
-            if (p.oom) {
+            if (p.r.oom) {
                 out->reject(out, 0, rec, len, "out of memory");
                 return CP_ERR_NOMEM;
             }
@@ -410,15 +375,15 @@ static int esl_parse(void *state, const struct cp_source_ctx *ctx, const char *r
     } else {
         return 0; /* HEARTBEAT, RE_SCHEDULE, CHANNEL_STATE, ...: subscribed by someone else */
     }
-    if (!ev.call && !p.reason)
-        bad(&p, CP_ERR_MISSING, "missing", "Unique-ID");
-    if (p.oom) {
+    if (!ev.call && !p.r.reason)
+        cp_fs_reader_bad(&p.r, CP_ERR_MISSING, "missing", "Unique-ID");
+    if (p.r.oom) {
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;
     }
-    if (p.reason) {
-        out->reject(out, 0, rec, len, p.reason);
-        return p.code;
+    if (p.r.reason) {
+        out->reject(out, 0, rec, len, p.r.reason);
+        return p.r.code;
     }
     const char *kind_native = cp_arena_strndup(ctx->arena, what, wl);
     const char *core = NULL, *seq = NULL;

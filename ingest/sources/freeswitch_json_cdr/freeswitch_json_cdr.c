@@ -10,6 +10,7 @@
 
 #include "cp_event_id.h"
 #include "../srcutil/fs_cause.h"
+#include "../srcutil/fs_reader.h"
 #include "../srcutil/srcutil.h"
 
 /*
@@ -33,25 +34,8 @@ struct fj {
     json_t *vars;
     json_t *cf_orig; /* caller_profile of the oldest callflow entry (the original call) */
     json_t *cf_cur;  /* caller_profile of the newest one */
-    bool oom;
-    bool bad_id;
-    const char *reason;
-    char reason_buf[96];
-    int code;
+    struct cp_fs_reader r; /* oom, the reject reason and its code */
 };
-
-static void bad(struct fj *p, int code, const char *what, const char *field)
-{
-    if (p->reason)
-        return;
-    p->code = code;
-    if (field) {
-        snprintf(p->reason_buf, sizeof p->reason_buf, "%s: %s", what, field);
-        p->reason = p->reason_buf;
-    } else {
-        p->reason = what;
-    }
-}
 
 /* ---- body decoding ------------------------------------------------------------ */
 
@@ -100,7 +84,7 @@ static const char *body_json(struct fj *p, const char *s, size_t len, size_t *ou
     const char *v;
     size_t vlen;
     if (len < 4 || memcmp(s, "cdr=", 4) != 0 || !form_cdr(s, len, &v, &vlen)) {
-        bad(p, CP_ERR_PARSE, "unrecognised body", NULL);
+        cp_fs_reader_bad(&p->r, CP_ERR_PARSE, "unrecognised body", NULL);
         return NULL;
     }
     while (vlen > 0 && is_ws(v[vlen - 1]))
@@ -110,25 +94,25 @@ static const char *body_json(struct fj *p, const char *s, size_t len, size_t *ou
                                       (v[2] == 'B' || v[2] == 'b'))) {
         char *d = cp_srcutil_urldecode(p->ctx->arena, v, vlen, true, &dlen);
         if (!d)
-            p->oom = true;
+            p->r.oom = true;
         *out_len = dlen;
         return d;
     }
     char *e = cp_srcutil_urldecode(p->ctx->arena, v, vlen, false, &dlen);
     if (!e) {
-        p->oom = true;
+        p->r.oom = true;
         return NULL;
     }
     char *d = cp_srcutil_base64(p->ctx->arena, e, dlen, out_len);
     if (!d) {
-        bad(p, CP_ERR_PARSE, "bad base64", NULL);
+        cp_fs_reader_bad(&p->r, CP_ERR_PARSE, "bad base64", NULL);
         return NULL;
     }
     size_t i = 0;
     while (i < *out_len && is_ws(d[i]))
         i++;
     if (i == *out_len || d[i] != '{') {
-        bad(p, CP_ERR_PARSE, "unrecognised body", NULL);
+        cp_fs_reader_bad(&p->r, CP_ERR_PARSE, "unrecognised body", NULL);
         return NULL;
     }
     return d;
@@ -151,7 +135,7 @@ static bool member(struct fj *p, json_t *obj, const char *key, const char **s, s
         int n = snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         char *c = cp_arena_strndup(p->ctx->arena, tmp, (size_t)n);
         if (!c) {
-            p->oom = true;
+            p->r.oom = true;
             return false;
         }
         *s = c;
@@ -171,23 +155,12 @@ static bool var(struct fj *p, const char *key, const char **s, size_t *len)
     size_t rlen;
     if (!member(p, p->vars, key, &raw, &rlen))
         return false;
-    if (!memchr(raw, '%', rlen)) {
-        *s = raw;
-        *len = rlen;
-        return true;
-    }
-    char *d = cp_srcutil_urldecode(p->ctx->arena, raw, rlen, false, len);
-    if (!d) {
-        p->oom = true;
-        return false;
-    }
-    *s = d;
-    return *len > 0;
+    return cp_fs_reader_decode(&p->r, raw, rlen, s, len);
 }
 
 static const char *text(struct fj *p, const char *s, size_t len, size_t max)
 {
-    return cp_srcutil_text(p->ctx->arena, s, len, max, &p->oom);
+    return cp_srcutil_text(p->ctx->arena, s, len, max, &p->r.oom);
 }
 
 /* First present variable among `keys` as display text. */
@@ -216,11 +189,7 @@ static const char *id_var(struct fj *p, const char *key)
     size_t len;
     if (!var(p, key, &s, &len))
         return NULL;
-    bool bad_id = false;
-    const char *r = cp_srcutil_id(p->ctx->arena, s, len, CP_EVENT_STR_MAX, &bad_id, &p->oom);
-    if (bad_id)
-        bad(p, CP_ERR_PARSE, "bad id", key);
-    return r;
+    return cp_fs_reader_id(&p->r, key, s, len);
 }
 
 /* Unsigned integer variable; absent → false with *out untouched, garbage → reject. */
@@ -228,13 +197,7 @@ static bool num_var(struct fj *p, const char *key, uint64_t max, uint64_t *out)
 {
     const char *s;
     size_t len;
-    if (!var(p, key, &s, &len))
-        return false;
-    if (!cp_srcutil_u64(s, len, max, out)) {
-        bad(p, CP_ERR_RANGE, "bad number", key);
-        return false;
-    }
-    return true;
+    return var(p, key, &s, &len) && cp_fs_reader_u64(&p->r, key, s, len, max, out);
 }
 
 /* A time from `<name>_uepoch` (µs, preferred: it keeps sub-second order),
@@ -262,7 +225,7 @@ static int64_t callflow_time(struct fj *p, json_t *times, const char *key)
     if (!member(p, times, key, &s, &len))
         return 0;
     if (!cp_srcutil_u64(s, len, (uint64_t)CP_EVENT_TIME_MAX, &v)) {
-        bad(p, CP_ERR_RANGE, "bad number", key);
+        cp_fs_reader_bad(&p->r, CP_ERR_RANGE, "bad number", key);
         return 0;
     }
     return (int64_t)v;
@@ -330,8 +293,8 @@ static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
 {
     p->vars = json_object_get(root, "variables");
     if (!json_is_object(p->vars)) {
-        bad(p, CP_ERR_MISSING, "missing", "variables");
-        return p->code;
+        cp_fs_reader_bad(&p->r, CP_ERR_MISSING, "missing", "variables");
+        return p->r.code;
     }
     json_t *times;
     find_callflow(p, root, &times);
@@ -344,20 +307,17 @@ static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
     ev->kind = CP_KIND_CDR;
 
     const char *uuid = id_var(p, "uuid");
-    if (!uuid && !p->reason && p->cf_cur) {
+    if (!uuid && !p->r.reason && p->cf_cur) {
         const char *s;
         size_t len;
-        bool bad_id = false;
         if (member(p, p->cf_cur, "uuid", &s, &len))
-            uuid = cp_srcutil_id(p->ctx->arena, s, len, CP_EVENT_STR_MAX, &bad_id, &p->oom);
-        if (bad_id)
-            bad(p, CP_ERR_PARSE, "bad id", "uuid");
+            uuid = cp_fs_reader_id(&p->r, "uuid", s, len);
     }
     const char *call_uuid = id_var(p, "call_uuid");
     ev->leg = uuid;
     ev->call = call_uuid ? call_uuid : uuid;
     if (!ev->call)
-        bad(p, CP_ERR_MISSING, "missing", "uuid");
+        cp_fs_reader_bad(&p->r, CP_ERR_MISSING, "missing", "uuid");
 
     ev->start = var_time(p, "start");
     ev->answer = var_time(p, "answer");
@@ -369,7 +329,7 @@ static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
     }
     ev->ts = ev->end ? ev->end : ev->start;
     if (!ev->ts)
-        bad(p, CP_ERR_MISSING, "missing", "end_epoch");
+        cp_fs_reader_bad(&p->r, CP_ERR_MISSING, "missing", "end_epoch");
 
     const char *dir;
     size_t dlen;
@@ -443,18 +403,18 @@ static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
     x_add(p, ev, "cc_cancel_reason", "cc_cancel_reason");
     x_add(p, ev, "cc_side", "cc_side");
 
-    if (p->oom)
+    if (p->r.oom)
         return CP_ERR_NOMEM;
-    if (p->reason)
-        return p->code;
+    if (p->r.reason)
+        return p->r.code;
     const char *ids[] = {ev->call, ev->leg};
     int rc = cp_event_derive_id(ev, p->ctx->arena, ids, 2);
     if (rc < 0)
         return rc;
     const char *why = NULL;
     if (cp_event_validate(ev, &why) != 0) {
-        bad(p, CP_ERR_PARSE, "invalid event", NULL);
-        return p->code;
+        cp_fs_reader_bad(&p->r, CP_ERR_PARSE, "invalid event", NULL);
+        return p->r.code;
     }
     return 0;
 }
@@ -466,6 +426,7 @@ static int fj_parse(void *state, const struct cp_source_ctx *ctx, const char *re
     struct fj p;
     memset(&p, 0, sizeof p);
     p.ctx = ctx;
+    p.r.arena = ctx->arena;
     p.out = out;
     p.rec = rec;
     p.len = len;
@@ -483,13 +444,13 @@ static int fj_parse(void *state, const struct cp_source_ctx *ctx, const char *re
 
     size_t jlen = 0;
     const char *js = body_json(&p, s, n, &jlen);
-    if (p.oom) {
+    if (p.r.oom) {
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;
     }
     if (!js) {
-        out->reject(out, 0, rec, len, p.reason);
-        return p.code;
+        out->reject(out, 0, rec, len, p.r.reason);
+        return p.r.code;
     }
     json_error_t jerr;
     json_t *root = json_loadb(js, jlen, 0, &jerr);
@@ -505,13 +466,13 @@ static int fj_parse(void *state, const struct cp_source_ctx *ctx, const char *re
     struct cp_event ev;
     int rc = map_cdr(&p, root, &ev);
     json_decref(root);
-    if (p.oom || (rc == CP_ERR_NOMEM && !p.reason)) {
+    if (p.r.oom || (rc == CP_ERR_NOMEM && !p.r.reason)) {
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;
     }
-    if (rc < 0 && p.reason) {
-        out->reject(out, 0, rec, len, p.reason);
-        return p.code;
+    if (rc < 0 && p.r.reason) {
+        out->reject(out, 0, rec, len, p.r.reason);
+        return p.r.code;
     }
     if (rc < 0) {
         out->reject(out, 0, rec, len, "internal error");
