@@ -220,3 +220,50 @@ void cp_golden_free_list(char **names, size_t n)
         free(names[i]);
     free(names);
 }
+
+/* What one golden test needs, as its cmocka state. */
+struct golden_test {
+    const struct cp_source_format *fmt;
+    const char *dir;
+    const char *name;
+    enum cp_golden_mode mode;
+};
+
+static void golden_test(void **state)
+{
+    const struct golden_test *g = *state;
+    cp_golden_case(g->fmt, g->dir, g->name, g->mode);
+}
+
+int cp_golden_run(const char *group, const struct cp_source_format *fmt, const char *sub,
+                  enum cp_golden_mode mode, size_t min_cases, const struct CMUnitTest *extra,
+                  size_t nextra)
+{
+    char *dir = strdup(cp_golden_dir(sub));
+    assert_non_null(dir);
+    size_t n = 0;
+    char **names = cp_golden_list(dir, &n);
+    if (n < min_cases) {
+        fprintf(stderr, "only %zu golden cases in %s\n", n, dir);
+        cp_golden_free_list(names, n);
+        free(dir);
+        return 1;
+    }
+    struct golden_test *cases = calloc(n ? n : 1, sizeof *cases);
+    struct CMUnitTest *tests = calloc(n + nextra + 1, sizeof *tests);
+    assert_non_null(cases);
+    assert_non_null(tests);
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        cases[i] = (struct golden_test){fmt, dir, names[i], mode};
+        tests[t++] = (struct CMUnitTest){names[i], golden_test, NULL, NULL, &cases[i]};
+    }
+    for (size_t i = 0; i < nextra; i++)
+        tests[t++] = extra[i];
+    int failed = _cmocka_run_group_tests(group, tests, t, NULL, NULL);
+    free(tests);
+    free(cases);
+    cp_golden_free_list(names, n);
+    free(dir);
+    return failed;
+}

@@ -1,4 +1,5 @@
-/* golden.h - golden-file runner for source formats: <case>.in through a parser, compared with <case>.out. */
+/* golden.h - golden-file runner for source formats: <case>.in through a parser, compared with
+ * <case>.out. */
 #ifndef CP_TEST_GOLDEN_H
 #define CP_TEST_GOLDEN_H
 
@@ -33,5 +34,16 @@ char **cp_golden_list(const char *dir, size_t *n);
 void cp_golden_free_list(char **names, size_t n);
 /* "$CALLPIPE_ROOT/tests/golden/<sub>" (or relative to the working directory). */
 const char *cp_golden_dir(const char *sub);
+
+/*
+ * The whole main() of a source test: every case in cp_golden_dir(sub) through
+ * `fmt` by `mode` (at least `min_cases` of them, else it fails), then the
+ * `extra` tests, as one cmocka group named `group`.  Returns the number of
+ * failed tests (1 when there are too few cases).
+ */
+struct CMUnitTest;
+int cp_golden_run(const char *group, const struct cp_source_format *fmt, const char *sub,
+                  enum cp_golden_mode mode, size_t min_cases, const struct CMUnitTest *extra,
+                  size_t nextra);
 
 #endif

@@ -16,12 +16,6 @@
 
 #define GOLDEN_SUB "amazon-connect-ctr"
 
-static void golden_case(void **state)
-{
-    cp_golden_case(&cp_source_amazon_connect_ctr, cp_golden_dir(GOLDEN_SUB), *state,
-                   CP_GOLDEN_WHOLE);
-}
-
 static void access_key(void **state)
 {
     (void)state;
@@ -73,25 +67,11 @@ static void status_codes(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir(GOLDEN_SUB), &n);
-    if (n < 10) {
-        fprintf(stderr, "only %zu golden cases in %s\n", n, cp_golden_dir(GOLDEN_SUB));
-        return 1;
-    }
-    struct CMUnitTest *tests = calloc(n + 8, sizeof *tests);
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden_case, NULL, NULL, names[i]};
     const struct CMUnitTest extra[] = {
         cmocka_unit_test(access_key),
         cmocka_unit_test(response_body),
         cmocka_unit_test(status_codes),
     };
-    for (size_t i = 0; i < CP_ARRAY_LEN(extra); i++)
-        tests[t++] = extra[i];
-    int failed = _cmocka_run_group_tests("source_amazon_connect", tests, t, NULL, NULL);
-    free(tests);
-    cp_golden_free_list(names, n);
-    return failed;
+    return cp_golden_run("source_amazon_connect", &cp_source_amazon_connect_ctr, GOLDEN_SUB,
+                         CP_GOLDEN_WHOLE, 10, extra, CP_ARRAY_LEN(extra));
 }

@@ -14,13 +14,6 @@
 #include "../../ingest/sources/asterisk_ami/ami_client.h"
 #include "../../ingest/sources/asterisk_ami/asterisk_ami.h"
 
-#define MAX_CASES 128
-
-static void golden(void **state)
-{
-    cp_golden_case(&cp_source_asterisk_ami, cp_golden_dir("asterisk-ami"), *state, CP_GOLDEN_FRAME);
-}
-
 /* ---- frame() ----------------------------------------------------------------------- */
 
 static long frame(void *st, const char *s)
@@ -197,16 +190,6 @@ static void client_reads_replies(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir("asterisk-ami"), &n);
-    if (n < 10) {
-        fprintf(stderr, "only %zu golden cases in %s\n", n, cp_golden_dir("asterisk-ami"));
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 16];
-    size_t t = 0;
-    for (size_t i = 0; i < n && i < MAX_CASES; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden, NULL, NULL, names[i]};
     const struct CMUnitTest extra[] = {
         cmocka_unit_test(frame_cuts_blocks_and_banner),
         cmocka_unit_test(frame_oversize_resynchronises),
@@ -216,9 +199,6 @@ int main(void)
         cmocka_unit_test(client_events_filter_ping),
         cmocka_unit_test(client_reads_replies),
     };
-    for (size_t i = 0; i < CP_ARRAY_LEN(extra); i++)
-        tests[t++] = extra[i];
-    int failed = _cmocka_run_group_tests("source_asterisk_ami", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return failed;
+    return cp_golden_run("source_asterisk_ami", &cp_source_asterisk_ami, "asterisk-ami",
+                         CP_GOLDEN_FRAME, 10, extra, CP_ARRAY_LEN(extra));
 }

@@ -12,14 +12,6 @@
 #include "../lib/golden.h"
 #include "../../ingest/sources/asterisk_cdr_csv/asterisk_cdr_csv.h"
 
-#define MAX_CASES 128
-
-static void golden(void **state)
-{
-    cp_golden_case(&cp_source_asterisk_cdr_csv, cp_golden_dir("asterisk-cdr-csv"), *state,
-                   CP_GOLDEN_LINES);
-}
-
 struct one {
     struct cp_emit emit;
     int events, rejects;
@@ -111,18 +103,9 @@ static void configured_columns_resolve_17_and_20(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir("asterisk-cdr-csv"), &n);
-    if (n < 10) {
-        fprintf(stderr, "only %zu golden cases in %s\n", n, cp_golden_dir("asterisk-cdr-csv"));
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 4];
-    size_t t = 0;
-    for (size_t i = 0; i < n && i < MAX_CASES; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden, NULL, NULL, names[i]};
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(configured_columns_resolve_17_and_20);
-    int failed = _cmocka_run_group_tests("source_asterisk_cdr_csv", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return failed;
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(configured_columns_resolve_17_and_20),
+    };
+    return cp_golden_run("source_asterisk_cdr_csv", &cp_source_asterisk_cdr_csv, "asterisk-cdr-csv",
+                         CP_GOLDEN_LINES, 10, extra, CP_ARRAY_LEN(extra));
 }

@@ -12,14 +12,6 @@
 #include "../lib/golden.h"
 #include "../../ingest/sources/asterisk_queue_log/asterisk_queue_log.h"
 
-#define MAX_CASES 128
-
-static void golden(void **state)
-{
-    cp_golden_case(&cp_source_asterisk_queue_log, cp_golden_dir("asterisk-queue-log"), *state,
-                   CP_GOLDEN_LINES);
-}
-
 struct count {
     struct cp_emit emit;
     int events, rejects;
@@ -66,18 +58,9 @@ static void emitter_failure_is_returned(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir("asterisk-queue-log"), &n);
-    if (n < 10) {
-        fprintf(stderr, "only %zu golden cases in %s\n", n, cp_golden_dir("asterisk-queue-log"));
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 4];
-    size_t t = 0;
-    for (size_t i = 0; i < n && i < MAX_CASES; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden, NULL, NULL, names[i]};
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(emitter_failure_is_returned);
-    int failed = _cmocka_run_group_tests("source_asterisk_queue_log", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return failed;
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(emitter_failure_is_returned),
+    };
+    return cp_golden_run("source_asterisk_queue_log", &cp_source_asterisk_queue_log,
+                         "asterisk-queue-log", CP_GOLDEN_LINES, 10, extra, CP_ARRAY_LEN(extra));
 }

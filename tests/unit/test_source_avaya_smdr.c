@@ -15,13 +15,6 @@
 #include "../../ingest/sources/avaya_smdr/avaya_smdr.h"
 
 #define GOLDEN_SUB "avaya_smdr"
-#define MAX_CASES 128
-
-static void golden_case(void **state)
-{
-    cp_golden_case(&cp_source_avaya_smdr, cp_golden_dir(GOLDEN_SUB), *state,
-                   CP_GOLDEN_LINES);
-}
 
 /* The open-call table is bounded: the oldest open call is forgotten, and a
  * later segment of it then counts as a first segment (no transfer). */
@@ -79,19 +72,9 @@ static void open_calls_are_bounded(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir(GOLDEN_SUB), &n);
-    if (n < 10 || n > MAX_CASES) {
-        fprintf(stderr, "expected 10..%d golden cases in %s, found %zu\n", MAX_CASES,
-                cp_golden_dir(GOLDEN_SUB), n);
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 8];
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden_case, NULL, NULL, names[i]};
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(open_calls_are_bounded);
-    int rc = _cmocka_run_group_tests("avaya_smdr", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return rc;
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(open_calls_are_bounded),
+    };
+    return cp_golden_run("avaya_smdr", &cp_source_avaya_smdr, GOLDEN_SUB, CP_GOLDEN_LINES, 10,
+                         extra, CP_ARRAY_LEN(extra));
 }

@@ -15,11 +15,6 @@
 
 #define GOLDEN_SUB "cisco-cucm-cdr"
 
-static void golden_case(void **state)
-{
-    cp_golden_case(&cp_source_cucm_cdr, cp_golden_dir(GOLDEN_SUB), *state, CP_GOLDEN_WHOLE);
-}
-
 /* The identity is SHA-256 over a tag, the name, the size and the bytes; the
  * expected value was computed independently with Python's hashlib:
  *   sha256(b'callpipe-cucm-file-v1\0' + be64(len(name)) + name + be64(len(data)) + data) */
@@ -134,26 +129,12 @@ static void reject_carries_row_bytes(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir(GOLDEN_SUB), &n);
-    if (n < 10) {
-        fprintf(stderr, "only %zu golden cases in %s\n", n, cp_golden_dir(GOLDEN_SUB));
-        return 1;
-    }
-    struct CMUnitTest *tests = calloc(n + 8, sizeof *tests);
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden_case, NULL, NULL, names[i]};
     const struct CMUnitTest extra[] = {
         cmocka_unit_test(file_identity_vector),
         cmocka_unit_test(file_classify),
         cmocka_unit_test(emitter_failure_stops),
         cmocka_unit_test(reject_carries_row_bytes),
     };
-    for (size_t i = 0; i < CP_ARRAY_LEN(extra); i++)
-        tests[t++] = extra[i];
-    int failed = _cmocka_run_group_tests("source_cucm", tests, t, NULL, NULL);
-    free(tests);
-    cp_golden_free_list(names, n);
-    return failed;
+    return cp_golden_run("source_cucm", &cp_source_cucm_cdr, GOLDEN_SUB, CP_GOLDEN_WHOLE, 10, extra,
+                         CP_ARRAY_LEN(extra));
 }

@@ -15,12 +15,6 @@
 #include "../../ingest/sources/freeswitch_esl/freeswitch_esl.h"
 
 #define GOLDEN_SUB "freeswitch_esl"
-#define MAX_CASES 128
-
-static void golden_case(void **state)
-{
-    cp_golden_case(&cp_source_freeswitch_esl, cp_golden_dir(GOLDEN_SUB), *state, CP_GOLDEN_FRAME);
-}
 
 static void frame_needs_whole_message(void **state)
 {
@@ -90,21 +84,11 @@ static void client_classify(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir(GOLDEN_SUB), &n);
-    if (n < 10 || n > MAX_CASES) {
-        fprintf(stderr, "expected 10..%d golden cases in %s, found %zu\n", MAX_CASES,
-                cp_golden_dir(GOLDEN_SUB), n);
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 8];
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden_case, NULL, NULL, names[i]};
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(frame_needs_whole_message);
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(client_commands);
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(client_classify);
-    int rc = _cmocka_run_group_tests("freeswitch_esl", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return rc;
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(frame_needs_whole_message),
+        cmocka_unit_test(client_commands),
+        cmocka_unit_test(client_classify),
+    };
+    return cp_golden_run("freeswitch_esl", &cp_source_freeswitch_esl, GOLDEN_SUB, CP_GOLDEN_FRAME,
+                         10, extra, CP_ARRAY_LEN(extra));
 }

@@ -17,13 +17,6 @@
 #include "../../ingest/sources/srcutil/srcutil.h"
 
 #define GOLDEN_SUB "freeswitch_json_cdr"
-#define MAX_CASES 128
-
-static void golden_case(void **state)
-{
-    cp_golden_case(&cp_source_freeswitch_json_cdr, cp_golden_dir(GOLDEN_SUB), *state,
-                   CP_GOLDEN_WHOLE);
-}
 
 static void text_sanitises(void **state)
 {
@@ -127,22 +120,12 @@ static void emitter_failure_is_returned(void **state)
 
 int main(void)
 {
-    size_t n = 0;
-    char **names = cp_golden_list(cp_golden_dir(GOLDEN_SUB), &n);
-    if (n < 10 || n > MAX_CASES) {
-        fprintf(stderr, "expected 10..%d golden cases in %s, found %zu\n", MAX_CASES,
-                cp_golden_dir(GOLDEN_SUB), n);
-        return 1;
-    }
-    static struct CMUnitTest tests[MAX_CASES + 8];
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        tests[t++] = (struct CMUnitTest){names[i], golden_case, NULL, NULL, names[i]};
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(text_sanitises);
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(decoders);
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(causes);
-    tests[t++] = (struct CMUnitTest)cmocka_unit_test(emitter_failure_is_returned);
-    int rc = _cmocka_run_group_tests("freeswitch_json_cdr", tests, t, NULL, NULL);
-    cp_golden_free_list(names, n);
-    return rc;
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(text_sanitises),
+        cmocka_unit_test(decoders),
+        cmocka_unit_test(causes),
+        cmocka_unit_test(emitter_failure_is_returned),
+    };
+    return cp_golden_run("freeswitch_json_cdr", &cp_source_freeswitch_json_cdr, GOLDEN_SUB,
+                         CP_GOLDEN_WHOLE, 10, extra, CP_ARRAY_LEN(extra));
 }
