@@ -109,7 +109,7 @@ build-fuzz/obj/%.o: %.c
 build-fuzz/libfuzzcore.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzzcore.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfuzzcore.a $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $< build-fuzz/libfuzzcore.a $(LIBS)
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/scripts/fuzz.sh
 
