@@ -63,7 +63,7 @@ if [ "$suite" = all ] || [ "$suite" = fuzz ]; then
     for f in build-fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         case $(basename "$f") in *"$filter"*) ;; *) continue ;; esac
-        run_one "fuzz/$(basename "$f")" 120 tests/scripts/fuzz.sh "$f" "${FUZZ_SECONDS:-15}"
+        run_one "fuzz/$(basename "$f")" 120 tests/scripts/fuzz.sh "$f" "${FUZZ_SECONDS:-10}"
     done
 fi
 
