@@ -46,8 +46,9 @@ static const struct cp_config_field agg_fields[] = {
      .help = "PostgreSQL output"},
     {CP_CFG_AT_KEY("flush_interval", struct agg_cfg, flush_interval_ms), CP_CFG_DURATION,
      .dflt = "500ms", .min = 10, .max = 60000,
-     .help = "write a transaction at least this often while events arrive"},
-    {CP_CFG_AT(struct agg_cfg, flush_max_events), CP_CFG_INT, .dflt = "50000", .min = 1,
+     .help = "write a transaction at least this often while events arrive (8 times this while "
+             "catching up on a backlog)"},
+    {CP_CFG_AT(struct agg_cfg, flush_max_events), CP_CFG_INT, .dflt = "200000", .min = 1,
      .max = 10000000, .help = "... or after this many events"},
     {CP_CFG_AT_KEY("wrapup_wait", struct agg_cfg, wrapup_wait_ms), CP_CFG_DURATION,
      .dflt = "10m", .min = 0, .max = 86400000,

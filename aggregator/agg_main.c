@@ -19,7 +19,8 @@
 
 static volatile sig_atomic_t got_signal;
 
-#define AGG_POLL_BATCH 1000 /* messages handled between two looks at the clock */
+#define AGG_POLL_BATCH 1000   /* messages handled between two looks at the clock */
+#define AGG_BACKLOG_FLUSHES 8 /* flush_intervals a batch may grow while catching up */
 
 static void on_signal(int sig)
 {
@@ -613,7 +614,7 @@ int cp_cmd_aggregator(int argc, char **argv)
         int64_t wall = cp_time_now_us();
         uint64_t polled = 0;
         int timeout_ms = 50;
-        rd_kafka_message_t *m;
+        rd_kafka_message_t *m = NULL;
         while (polled < AGG_POLL_BATCH && !got_signal &&
                agg.batch.n_events < cfg.flush_max_events &&
                (m = rd_kafka_consumer_poll(agg.rk, timeout_ms))) {
@@ -635,7 +636,14 @@ int cp_cmd_aggregator(int argc, char **argv)
                 open += agg.parts[i].calls.len;
             cp_gauge_set(agg.m.open_calls, (double)open);
         }
-        bool due = now - agg.last_flush_us >= cfg.flush_interval_ms * 1000;
+        /* Caught up (the last poll found nothing): flush every flush_interval.  While a
+         * backlog keeps every poll busy, let the batch grow towards flush_max_events (or
+         * AGG_BACKLOG_FLUSHES intervals): each flush rewrites every open call touched
+         * since the last one, so fewer, larger flushes cost less per event. */
+        bool caught_up = m == NULL;
+        int64_t since = now - agg.last_flush_us;
+        bool due = since >= cfg.flush_interval_ms * 1000 *
+                                (caught_up ? 1 : AGG_BACKLOG_FLUSHES);
         bool now_due = now - agg.last_queue_now_us >= cfg.queue_now_interval_ms * 1000;
         bool pending = agg.batch.n_events || agg.batch.n_calls;
         if ((pending && (due || agg.batch.n_events >= cfg.flush_max_events)) || (now_due && agg.n_parts))

@@ -21,7 +21,7 @@
 # copied back into an emptied `calls` with ONE `\copy` as callpipe_writer: rows/s.
 # Targets: >= 500,000 events per aggregator CPU-second; finished calls written (the write
 # path) >= 80 % of the ceiling.  The end-to-end ratio is reported beside it, without a target.
-# BENCH_PROFILE=1 adds `perf record -e cpu-clock` of the aggregator (top functions in
+# BENCH_PROFILE=1 adds `perf record -e cpu-clock` of the aggregator (by thread, by function, callers in
 # build/bench/aggregator-profile.txt).  Table: build/bench/aggregator.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -111,8 +111,17 @@ if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" 2>/dev/null || true
     perf_pid=
-    perf report -i "$tmp/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-        grep -v '^#' | grep '%' | head -40 >"$OUT/aggregator-profile.txt" || true
+    {
+        echo "## by thread"
+        perf report -i "$tmp/perf.data" --no-children --sort comm -g none --stdio 2>/dev/null |
+            grep -v '^#' | grep '%' | head -10
+        echo "## by function (flat)"
+        perf report -i "$tmp/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
+            grep -v '^#' | grep '%' | head -50
+        echo "## callers of the top functions"
+        perf report -i "$tmp/perf.data" --no-children --sort symbol -g caller,0.5,callee --stdio \
+            2>/dev/null | grep -v '^#' | grep '%' | head -120
+    } >"$OUT/aggregator-profile.txt" || true
 fi
 kill -TERM "$agg_pid"
 wait "$agg_pid" || true
@@ -151,7 +160,7 @@ pass() { python3 -c "import sys; print('yes' if float(sys.argv[1]) >= float(sys.
     echo "# bench-aggregator ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
     echo
     echo "$EVENTS events (~$((BYTES / EVENTS)) bytes msgpack each), $CALLS calls, $PARTS partitions, pre-filled;"
-    echo "one aggregator, flush_interval 500ms / flush_max_events 50000 (defaults)."
+    echo "one aggregator, default flush settings (flush_interval 500ms, x8 while catching up; flush_max_events 200000)."
     echo
     echo "| measure | value | target | met |"
     echo "|---|---|---|---|"
