@@ -495,11 +495,15 @@ static int start_job(struct ld *ld, struct ld_org *org)
     ld_buf_puts(&sql, "SELECT o.id, c.org IS NULL");
     for (size_t i = 0; i < ld_n_sources; i++)
         ld_buf_printf(&sql, ", %s", ld_sources[i].sql);
-    ld_buf_puts(&sql, " FROM sf_outbox o LEFT JOIN calls c ON c.org = o.org AND c.pbx = o.pbx "
-                      "AND c.call_id = o.call_id AND c.ended_at = o.ended_at "
-                      "WHERE o.target_org = $1 AND o.state IN ('pending', 'retry') "
-                      "AND o.next_attempt_at <= now() ORDER BY o.next_attempt_at, o.id "
-                      "LIMIT $2 FOR UPDATE OF o SKIP LOCKED");
+    /* Lock the batch first (the partial index on the due rows lets LIMIT stop early),
+     * then join `calls` for just those rows: joining first made every claim cost the
+     * whole backlog (seen by make bench-loader: 2.5 s per claim at 340,000 pending). */
+    ld_buf_puts(&sql, " FROM (SELECT id, org, pbx, call_id, ended_at, next_attempt_at FROM sf_outbox "
+                      "WHERE target_org = $1 AND state IN ('pending', 'retry') "
+                      "AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
+                      "LIMIT $2 FOR UPDATE SKIP LOCKED) o LEFT JOIN calls c ON c.org = o.org "
+                      "AND c.pbx = o.pbx AND c.call_id = o.call_id AND c.ended_at = o.ended_at "
+                      "ORDER BY o.next_attempt_at, o.id");
     char lim[32];
     snprintf(lim, sizeof lim, "%lld", (long long)c->max_records);
     const char *p[2] = {c->name, lim};
