@@ -2,6 +2,7 @@
 #include "agg.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -531,6 +532,14 @@ int cp_cmd_aggregator(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+
+    /* Every call allocates a few KiB that are freed when it is written, and every flush
+     * builds COPY buffers of megabytes: keep freed memory in the heap instead of handing it
+     * back (trim) or mapping large buffers afresh (mmap), which made the kernel zero new
+     * pages for the same memory over and over (~12 % of the aggregator's CPU in perf). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    mallopt(M_TOP_PAD, 16 << 20);
 
     static struct agg agg;
     agg.cfg = &cfg;
