@@ -52,7 +52,7 @@ LIBSVC   := $(BUILD)/libcallpipe-services.a
 CALLPIPE := $(BUILD)/callpipe
 
 .SECONDARY:
-.PHONY: all deps check unit fuzz fuzz-build demo demo-stop e2e bench bench-ingest bench-aggregator bench-loader bench-e2e clean format
+.PHONY: all deps check unit fuzz fuzz-build demo demo-stop e2e bench bench-ingest bench-aggregator bench-loader bench-e2e clean format docs
 all: $(CALLPIPE) $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -139,6 +139,9 @@ e2e: $(CALLPIPE) $(TOOL_BIN)
 # 20,000 events/s from the simulator: event-to-PostgreSQL latency, CPU and RSS per service.
 bench-e2e: $(CALLPIPE) $(TOOL_BIN)
 	@BUILD=$(BUILD) tests/bench/e2e.sh
+
+docs: $(CALLPIPE)
+	@BUILD=$(BUILD) tests/scripts/config-doc.sh > docs/config.md && echo "wrote docs/config.md"
 
 format:
 	clang-format -i $(CORE_SRC) $(SERVICE_SRC) $(wildcard core/*.h) $(UNIT_SRC) $(TOOL_SRC)
