@@ -376,17 +376,6 @@ static void sweep(struct agg *agg)
 
 /* ---- admin thread ---- */
 
-struct admin_thread {
-    uv_loop_t loop;
-    uv_async_t stop;
-    struct cp_admin *admin;
-    struct agg *agg;
-    char host[64];
-    int port;
-    pthread_t thread;
-    int ok;
-};
-
 static bool ready_fn(void *arg, char *reason, size_t cap)
 {
     struct agg *agg = arg;
@@ -399,49 +388,6 @@ static bool ready_fn(void *arg, char *reason, size_t cap)
         return false;
     }
     return true;
-}
-
-static void admin_stop_cb(uv_async_t *a)
-{
-    struct admin_thread *t = a->data;
-    if (t->admin)
-        cp_admin_stop(t->admin, NULL, NULL);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *admin_main(void *arg)
-{
-    struct admin_thread *t = arg;
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static int admin_start(struct admin_thread *t, struct agg *agg)
-{
-    memset(t, 0, sizeof *t);
-    t->agg = agg;
-    const char *listen = agg->cfg->admin_listen;
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof t->host)
-        return CP_ERR_CONFIG;
-    memcpy(t->host, listen, (size_t)(colon - listen));
-    t->port = atoi(colon + 1);
-    uv_loop_init(&t->loop);
-    uv_async_init(&t->loop, &t->stop, admin_stop_cb);
-    t->stop.data = t;
-    struct cp_admin_config ac = {.host = t->host, .port = t->port, .ident = "aggregator:admin"};
-    t->admin = cp_admin_start(&t->loop, &ac, agg->reg, ready_fn, agg);
-    if (!t->admin)
-        return CP_ERR_IO;
-    pthread_create(&t->thread, NULL, admin_main, t);
-    return 0;
-}
-
-static void admin_shutdown(struct admin_thread *t)
-{
-    uv_async_send(&t->stop);
-    pthread_join(t->thread, NULL);
-    uv_loop_close(&t->loop);
 }
 
 /* ---- the command ---- */
@@ -605,11 +551,10 @@ int cp_cmd_aggregator(int argc, char **argv)
     rd_kafka_subscribe(agg.rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
 
-    struct admin_thread admin;
-    if (admin_start(&admin, &agg) != 0) {
-        cp_error(NULL, "could not start the admin server on %s", cfg.admin_listen);
+    struct cp_admin_thread *admin =
+        cp_admin_thread_start(cfg.admin_listen, "aggregator:admin", agg.reg, ready_fn, &agg);
+    if (!admin)
         return 1;
-    }
     cp_info(NULL, "consuming %s as group %s; admin on %s", cfg.kafka.topic, cfg.kafka.group,
             cfg.admin_listen);
 
@@ -669,7 +614,7 @@ int cp_cmd_aggregator(int argc, char **argv)
         flush(&agg, false);
     rd_kafka_consumer_close(agg.rk); /* revokes: the rebalance callback flushes again if needed */
     rd_kafka_destroy(agg.rk);
-    admin_shutdown(&admin);
+    cp_admin_thread_stop(admin);
     for (int i = 0; i < AGG_MAX_PARTITIONS; i++)
         drop_partition(&agg, &agg.parts[i]);
     free(agg.parts);

@@ -1,6 +1,8 @@
 /* cp_admin.c - /metrics, /healthz and /readyz on the callpipe HTTP server, plus loop heartbeats. */
 #include "cp_admin.h"
 
+#include <pthread.h>
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,4 +239,69 @@ void cp_admin_stop(struct cp_admin *adm, void (*on_closed)(void *arg), void *arg
     adm->on_closed = on_closed;
     adm->closed_arg = arg;
     cp_http_server_shutdown(adm->srv, 2000, on_server_closed, adm);
+}
+
+/* ---- the admin server on its own thread ---- */
+
+struct cp_admin_thread {
+    uv_loop_t loop;
+    uv_async_t stop;
+    struct cp_admin *admin;
+    pthread_t thread;
+};
+
+static void admin_thread_stop_cb(uv_async_t *a)
+{
+    struct cp_admin_thread *t = a->data;
+    cp_admin_stop(t->admin, NULL, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *admin_thread_main(void *arg)
+{
+    struct cp_admin_thread *t = arg;
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+struct cp_admin_thread *cp_admin_thread_start(const char *listen, const char *ident,
+                                              struct cp_metrics *reg, cp_admin_ready_fn ready,
+                                              void *ready_arg)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host) {
+        cp_error(ident, "admin address \"%s\" is not host:port", listen);
+        return NULL;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    struct cp_admin_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    uv_loop_init(&t->loop);
+    uv_async_init(&t->loop, &t->stop, admin_thread_stop_cb);
+    t->stop.data = t;
+    struct cp_admin_config ac = {.host = host, .port = atoi(colon + 1), .ident = ident};
+    t->admin = cp_admin_start(&t->loop, &ac, reg, ready, ready_arg);
+    if (!t->admin || pthread_create(&t->thread, NULL, admin_thread_main, t) != 0) {
+        if (t->admin)
+            cp_admin_stop(t->admin, NULL, NULL);
+        uv_close((uv_handle_t *)&t->stop, NULL);
+        uv_run(&t->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&t->loop);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void cp_admin_thread_stop(struct cp_admin_thread *t)
+{
+    if (!t)
+        return;
+    uv_async_send(&t->stop);
+    pthread_join(t->thread, NULL);
+    uv_loop_close(&t->loop);
+    free(t);
 }

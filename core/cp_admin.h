@@ -55,4 +55,16 @@ void cp_heartbeat_stop(struct cp_heartbeat *hb);
 uint64_t cp_heartbeat_age_ms(const struct cp_heartbeat *hb);
 int cp_admin_watch(struct cp_admin *adm, struct cp_heartbeat *hb);
 
+/*
+ * The admin endpoints on a thread and loop of their own, for services whose main
+ * thread blocks (the aggregator's consumer poll, the loader's HTTP calls).
+ * `listen` is "host:port".  Returns NULL (with a log line) when it cannot listen.
+ * cp_admin_thread_stop() stops the server, joins the thread and frees it.
+ */
+struct cp_admin_thread;
+struct cp_admin_thread *cp_admin_thread_start(const char *listen, const char *ident,
+                                              struct cp_metrics *reg, cp_admin_ready_fn ready,
+                                              void *ready_arg);
+void cp_admin_thread_stop(struct cp_admin_thread *t);
+
 #endif

@@ -780,15 +780,6 @@ static void org_step(struct ld *ld, struct ld_org *org)
 
 /* ---- admin thread (as in the aggregator) ---- */
 
-struct admin_thread {
-    uv_loop_t loop;
-    uv_async_t stop;
-    struct cp_admin *admin;
-    char host[64];
-    int port;
-    pthread_t thread;
-};
-
 static bool ready_fn(void *arg, char *reason, size_t cap)
 {
     struct ld *ld = arg;
@@ -799,51 +790,6 @@ static bool ready_fn(void *arg, char *reason, size_t cap)
     return true;
 }
 
-static void admin_stop_cb(uv_async_t *a)
-{
-    struct admin_thread *t = a->data;
-    if (t->admin)
-        cp_admin_stop(t->admin, NULL, NULL);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *admin_main(void *arg)
-{
-    struct admin_thread *t = arg;
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static int admin_start(struct admin_thread *t, struct ld *ld)
-{
-    memset(t, 0, sizeof *t);
-    const char *listen = ld->cfg->admin_listen;
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof t->host)
-        return CP_ERR_CONFIG;
-    memcpy(t->host, listen, (size_t)(colon - listen));
-    t->port = atoi(colon + 1);
-    uv_loop_init(&t->loop);
-    uv_async_init(&t->loop, &t->stop, admin_stop_cb);
-    t->stop.data = t;
-    struct cp_admin_config ac = {.host = t->host, .port = t->port, .ident = "loader:admin"};
-    t->admin = cp_admin_start(&t->loop, &ac, ld->reg, ready_fn, ld);
-    if (!t->admin) {
-        uv_close((uv_handle_t *)&t->stop, NULL);
-        uv_run(&t->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&t->loop);
-        return CP_ERR_IO;
-    }
-    pthread_create(&t->thread, NULL, admin_main, t);
-    return 0;
-}
-
-static void admin_shutdown(struct admin_thread *t)
-{
-    uv_async_send(&t->stop);
-    pthread_join(t->thread, NULL);
-    uv_loop_close(&t->loop);
-}
 
 static void setup_metrics(struct ld *ld, struct ld_org *org)
 {
@@ -1110,9 +1056,9 @@ int cp_cmd_loader(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    struct admin_thread admin;
-    if (admin_start(&admin, &ld) != 0) {
-        cp_error(NULL, "could not start the admin server on %s", cfg.admin_listen);
+    struct cp_admin_thread *admin =
+        cp_admin_thread_start(cfg.admin_listen, "loader:admin", ld.reg, ready_fn, &ld);
+    if (!admin) {
         status = 1;
         goto done;
     }
@@ -1128,7 +1074,7 @@ int cp_cmd_loader(int argc, char **argv)
         sleep_ms(50);
     }
     cp_info(NULL, "stopping: unfinished jobs are resumed from sf_jobs by the next start");
-    admin_shutdown(&admin);
+    cp_admin_thread_stop(admin);
 done:
     for (size_t i = 0; i < cfg.n_orgs; i++) {
         ld_sf_close(&ld.orgs[i].sf);
