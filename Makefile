@@ -89,7 +89,10 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBTEST) $(LIBSVC) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBSVC) $(LIBCORE) $(LIBS)
 
 # Every test: unit binaries, integration scripts, short fuzz runs.
-check: all fuzz-build
+# deps first and on its own: a parallel build must not start before the headers exist.
+check:
+	@tests/scripts/deps.sh
+	@$(MAKE) --no-print-directory all fuzz-build
 	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) tests/run.sh
 
 unit: all
