@@ -1,7 +1,6 @@
 /* agg_main.c - `callpipe aggregator`: consume events, run call state, flush exactly once to PostgreSQL. */
 #include "agg.h"
 
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -435,32 +434,11 @@ static void setup_metrics(struct agg *agg)
 
 int cp_cmd_aggregator(int argc, char **argv)
 {
-    const char *path = NULL;
-    bool check = false, doc = false;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"print-config-doc", no_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c': path = optarg; break;
-        case 'k': check = true; break;
-        case 'd': doc = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (doc) {
-        cp_config_doc_markdown(&agg_cfg_table, stdout);
-        return 0;
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    const char *path;
+    bool check;
+    int status = cp_config_cli(argc, argv, &agg_cfg_table, usage, &path, &check);
+    if (status >= 0)
+        return status;
     if (check)
         return cp_config_check_main(&agg_cfg_table, path, stdout, stderr);
     static struct agg_cfg cfg;

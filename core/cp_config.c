@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1510,4 +1511,37 @@ int cp_config_check_main(const struct cp_config_table *t, const char *path, FILE
     cp_config_free(t, cfg);
     free(cfg);
     return 0;
+}
+
+int cp_config_cli(int argc, char **argv, const struct cp_config_table *t, void (*usage)(FILE *),
+                  const char **path, bool *check)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"print-config-doc", no_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool doc = false;
+    int o;
+    *path = NULL;
+    *check = false;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': *path = optarg; break;
+        case 'k': *check = true; break;
+        case 'd': doc = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (doc) {
+        cp_config_doc_markdown(t, stdout);
+        return 0;
+    }
+    if (!*path) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
 }

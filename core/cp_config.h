@@ -146,6 +146,16 @@ int cp_secret_resolve(const char *ref, char *out, size_t cap, size_t *len, char 
 /* True for "env:..." and "file:..." references. */
 bool cp_secret_is_ref(const char *s);
 
+/*
+ * The command line every service shares: -c/--config FILE, --check-config,
+ * --print-config-doc, -h/--help.  Prints the help or the configuration reference
+ * itself.  Returns -1 when the service should go on (*path set, *check true for
+ * --check-config), or the exit status to return (0 after help or docs, 2 on a
+ * usage error).
+ */
+int cp_config_cli(int argc, char **argv, const struct cp_config_table *t, void (*usage)(FILE *),
+                  const char **path, bool *check);
+
 /* Parsers shared with other modules (e.g. CLI flags); 0 or CP_ERR_PARSE / CP_ERR_RANGE. */
 int cp_config_parse_duration(const char *s, int64_t *ms);
 int cp_config_parse_size(const char *s, int64_t *bytes);

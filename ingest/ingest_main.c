@@ -1,7 +1,6 @@
 /* ingest_main.c - `callpipe ingest`: configuration, event loops, record handling, shutdown. */
 #include "ingest.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,32 +391,11 @@ static void usage(FILE *f)
 
 int cp_cmd_ingest(int argc, char **argv)
 {
-    const char *path = NULL;
-    bool check = false, doc = false;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"print-config-doc", no_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c': path = optarg; break;
-        case 'k': check = true; break;
-        case 'd': doc = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (doc) {
-        cp_config_doc_markdown(&ing_cfg_table, stdout);
-        return 0;
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    const char *path;
+    bool check;
+    int status = cp_config_cli(argc, argv, &ing_cfg_table, usage, &path, &check);
+    if (status >= 0)
+        return status;
     struct ing_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     char err[1024];
