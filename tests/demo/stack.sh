@@ -8,8 +8,9 @@
 #   stack_stop                     # SIGTERM every service in reverse order, stop PostgreSQL
 #
 # Knobs (environment): STACK_PBX (40), STACK_SEED (1), STACK_PARTS (12 partitions),
-# STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms), BUILD,
-# CALLPIPE_ROOT.
+# STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms),
+# STACK_WIRES (what the PBXs speak: pbxsim -F, default "json"; "all" = every vendor format),
+# STACK_WRAPUP_WAIT (aggregator wrapup_wait, 2m), BUILD, CALLPIPE_ROOT.
 # Everything listens on 127.0.0.1 only; PIDs are in DIR/pids (one "name pid" per line) so
 # another shell can stop the stack (demo.sh stop).
 #
@@ -39,6 +40,8 @@ stack_init() { # DIR
     STACK_SEED=${STACK_SEED:-1}
     STACK_PARTS=${STACK_PARTS:-12}
     STACK_FLUSH=${STACK_FLUSH:-200ms}
+    STACK_WIRES=${STACK_WIRES:-json}
+    STACK_WRAPUP_WAIT=${STACK_WRAPUP_WAIT:-2m}
 }
 
 stack_pid() { awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$S/pids"; }
@@ -130,7 +133,8 @@ stack_start_ingest() {
     export PBXSIM_TOKEN=demo-$RANDOM$RANDOM$RANDOM
     echo "$PBXSIM_TOKEN" >"$S/token"
     chmod 600 "$S/token"
-    "$BUILD/tools/pbxsim" plan -P "$STACK_PBX" -s "$STACK_SEED" -o "$S/plan.txt" -y "$S/sources.yaml" || return 1
+    "$BUILD/tools/pbxsim" plan -P "$STACK_PBX" -s "$STACK_SEED" -F "$STACK_WIRES" -D "$S/drop" \
+        -o "$S/plan.txt" -y "$S/sources.yaml" || return 1
     STACK_ING_ADMIN=$(stack_free_port)
     {
         echo "threads: 2"
@@ -150,7 +154,7 @@ stack_start_aggregator() {
         echo "kafka: {brokers: \"$STACK_BOOTSTRAP\", session_timeout: 6s, heartbeat: 500ms}"
         echo "postgres: {dsn: \"$CALLPIPE_PG_WRITER_DSN\"}"
         echo "flush_interval: $STACK_FLUSH"
-        echo "wrapup_wait: 2m"
+        echo "wrapup_wait: $STACK_WRAPUP_WAIT"
         echo "routes:"
         local r o qs ts
         for r in "${STACK_ROUTES[@]}"; do
@@ -238,7 +242,7 @@ stack_start() {
     stack_start_sfemu || return 1
     stack_log "Salesforce emulator on $STACK_SF_LOGIN: sf-service (VoiceCall), sf-sales (Task)"
     stack_start_ingest || return 1
-    stack_log "collector: $STACK_PBX PBX sources (TCP and HTTP), admin http://127.0.0.1:$STACK_ING_ADMIN"
+    stack_log "collector: $STACK_PBX PBX sources ($(awk '{print $3}' "$S/plan.txt" | sort | uniq -c | awk '{printf "%s%s %s", NR > 1 ? ", " : "", $1, $2}')), admin http://127.0.0.1:$STACK_ING_ADMIN"
     stack_start_aggregator || return 1
     stack_log "aggregator: admin http://127.0.0.1:$STACK_AGG_ADMIN"
     stack_start_loader || return 1
@@ -276,6 +280,35 @@ stack_wait_idle() { # SECONDS EVENTS
         fi
         if [ $SECONDS -ge $deadline ]; then
             echo "not idle after $1 s: offsets ${off:-?}/$2, open calls ${nopen:-?}, outbox pending ${npend:-?}" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+# The collector's counter summed over its sources (from /metrics).
+stack_ingest_metric() { # NAME
+    curl -sf -m 5 "http://127.0.0.1:$STACK_ING_ADMIN/metrics" |
+        awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d\n", s }'
+}
+
+# Done for vendor formats, where a record is not one event: CALLS rows written (the ground
+# truth's count), every event the collector delivered consumed, no open call, no outbox row
+# waiting for Salesforce.
+stack_wait_calls() { # SECONDS CALLS
+    local deadline=$((SECONDS + $1)) st off ncalls nopen npend dlv
+    while :; do
+        dlv=$(stack_ingest_metric callpipe_ingest_events_delivered_total 2>/dev/null || echo "")
+        st=$(stack_q "SELECT (SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets),
+                             (SELECT count(*) FROM calls), (SELECT count(*) FROM open_calls),
+                             (SELECT count(*) FROM sf_outbox WHERE state NOT IN ('done', 'dead'))" 2>/dev/null || echo "")
+        IFS='|' read -r off ncalls nopen npend <<<"$st"
+        if [ -n "$dlv" ] && [ "${off:-0}" -ge "$dlv" ] && [ "${ncalls:-0}" -ge "$2" ] &&
+            [ "${nopen:-1}" = 0 ] && [ "${npend:-1}" = 0 ]; then
+            return 0
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            echo "not idle after $1 s: offsets ${off:-?}/${dlv:-?} delivered, calls ${ncalls:-?}/$2, open calls ${nopen:-?}, outbox pending ${npend:-?}" >&2
             return 1
         fi
         sleep 0.5

@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cp_event.h"
 #include "cp_time.h"
+#include "../lib/pbxwire.h"
 
 /*
  *   pbxsim plan [-P NPBX] [-s SEED] -o PLAN [-y SOURCES.yaml] [-k TOKEN_ENV]
@@ -127,8 +129,10 @@ struct queue_st {
 struct pbx_def {
     char name[32];
     const struct org_def *org;
-    bool http;
+    const struct pw_wire *wire;
     int port;
+    char dir[256];   /* file-drop */
+    struct pw_pbx pw; /* what the wire sees */
     int n_q;
     struct queue_st q[3];
     double calls_per_ms;
@@ -136,6 +140,11 @@ struct pbx_def {
 
 static struct pbx_def *pbxs;
 static int n_pbx = 40;
+
+/* The wires of the fleet: PBX p speaks fleet[p % n_fleet] (pbxsim plan -F). */
+#define MAX_FLEET 64
+static const struct pw_wire *fleet[MAX_FLEET];
+static int n_fleet;
 
 /* Mean handling of one answered call (ms): ring + talk + holds + ACW, for staffing. */
 #define MEAN_HANDLE_MS 250000.0
@@ -158,7 +167,7 @@ static void build_world(uint64_t seed, double calls_per_pbx_hour)
         struct pbx_def *d = &pbxs[p];
         d->org = &orgs[o];
         snprintf(d->name, sizeof d->name, "%s-pbx%02d", orgs[o].org, ++per_org[o]);
-        d->http = p % 2 == 1;
+        d->wire = fleet[p % n_fleet];
         /* Busy and quiet sites: 0.5x .. 1.5x the mean rate. */
         d->calls_per_ms = calls_per_pbx_hour / 3600000.0 * (0.5 + uniform01());
         d->n_q = orgs[o].n_queues;
@@ -204,57 +213,102 @@ struct call_ctx {
     size_t first_event;
 };
 
-static char json_tmp[CP_EVENT_JSON_MAX];
-
-/*
- * The wire format hook: how one canonical event becomes the bytes of one record.  Only the
- * canonical JSON today; a vendor format (AMI blocks, queue_log lines, CDR CSV) plugs in here
- * with its own encoder and the matching `format:` in the collector's source list.
- */
-struct pbx_wire {
-    const char *format; /* the collector's source format name */
-    int (*encode)(const struct cp_event *ev, char *buf, size_t cap);
-};
-static const struct pbx_wire wire_json = {"callpipe-json", cp_event_to_json};
-static const struct pbx_wire *wire = &wire_json;
+/* The call being generated: its canonical events (strings live until the call is rendered). */
+#define MAX_CALL_EV 64
+static struct cp_event call_ev[MAX_CALL_EV];
+static char call_ev_id[MAX_CALL_EV][64];
+static size_t n_call_ev;
 
 static void emit(struct call_ctx *cc, struct cp_event *ev)
 {
     const struct pbx_def *d = &pbxs[cc->pbx];
-    char id[64];
-    snprintf(id, sizeof id, "%s/%s/%d", d->name, cc->call, cc->seq++);
+    if (n_call_ev == MAX_CALL_EV)
+        die("too many events in one call");
+    char *id = call_ev_id[n_call_ev];
+    snprintf(id, sizeof call_ev_id[0], "%s/%s/%d", d->name, cc->call, cc->seq++);
     ev->event_id = id;
     ev->org = d->org->org;
     ev->pbx = d->name;
     ev->call = cc->call;
-    ev->src = wire->format;
+    ev->src = d->wire->format;
+    if (!dry) {
+        const char *why = NULL;
+        if (cp_event_validate(ev, &why) != 0) {
+            fprintf(stderr, "pbxsim: invalid event %s: %s\n", id, why);
+            exit(2);
+        }
+    }
+    call_ev[n_call_ev++] = *ev;
+}
+
+/* ---- records: what the wires write (pw_record), in send order after the sort ---- */
+
+struct pw_out {
+    struct call_ctx *cc;
+    int n; /* records of this call */
+};
+
+/* Copies kept until the call's truth line is written (pw_strdup). */
+static char *dup_pool[64];
+static int n_dup;
+
+const char *pw_strdup(struct pw_out *o, const char *s)
+{
+    (void)o;
+    if (!s)
+        return NULL;
+    if (n_dup == (int)(sizeof dup_pool / sizeof dup_pool[0]))
+        die("pw_strdup: too many strings in one call");
+    if (!(dup_pool[n_dup] = strdup(s)))
+        die("out of memory");
+    return dup_pool[n_dup++];
+}
+
+static void dup_pool_free(void)
+{
+    for (int i = 0; i < n_dup; i++)
+        free(dup_pool[i]);
+    n_dup = 0;
+}
+
+void pw_record(struct pw_out *o, int64_t ts_us, const void *bytes, size_t len)
+{
+    struct call_ctx *cc = o->cc;
     if (n_events == cap_events) {
         cap_events = cap_events ? cap_events * 2 : (1u << 16);
         if (!(events = realloc(events, cap_events * sizeof *events)))
             die("out of memory");
     }
     struct sim_event *se = &events[n_events++];
-    *se = (struct sim_event){.ts = ev->ts / 1000, .order = n_order++, .call = cc->idx,
+    *se = (struct sim_event){.ts = ts_us / 1000, .order = n_order++, .call = cc->idx,
                              .pbx = (uint16_t)cc->pbx};
+    o->n++;
     if (dry)
         return;
-    const char *why = NULL;
-    if (cp_event_validate(ev, &why) != 0) {
-        fprintf(stderr, "pbxsim: invalid event %s: %s\n", id, why);
-        exit(2);
-    }
-    int n = wire->encode(ev, json_tmp, sizeof json_tmp);
-    if (n < 0)
-        die("could not encode an event");
-    if (jbuf_len + (size_t)n > jbuf_cap) {
+    if (jbuf_len + len > jbuf_cap) {
         jbuf_cap = jbuf_cap ? jbuf_cap * 2 : (16u << 20);
+        while (jbuf_len + len > jbuf_cap)
+            jbuf_cap *= 2;
         if (!(jbuf = realloc(jbuf, jbuf_cap)))
             die("out of memory");
     }
-    memcpy(jbuf + jbuf_len, json_tmp, (size_t)n);
+    memcpy(jbuf + jbuf_len, bytes, len);
     se->off = (uint32_t)jbuf_len;
-    se->len = (uint32_t)n;
-    jbuf_len += (size_t)n;
+    se->len = (uint32_t)len;
+    jbuf_len += len;
+}
+
+static const char *secret_env = "PBXSIM_TOKEN";
+
+const char *pw_secret_env(void)
+{
+    return secret_env;
+}
+
+const char *pw_secret(void)
+{
+    const char *v = getenv(secret_env);
+    return v ? v : "";
 }
 
 static struct cp_event ev_new(enum cp_kind kind, int64_t ts_rel_ms, const char *queue)
@@ -319,15 +373,71 @@ static void tb_str(char **p, size_t *n, FILE *f, const char *k, const char *v, b
         fputc(',', f);
 }
 
-static void tb_us(FILE *f, const char *k, int64_t rel_ms, bool comma)
+static void tb_us(FILE *f, const char *k, int64_t us, bool comma)
 {
-    if (rel_ms < 0)
+    if (us < 0)
         fprintf(f, "\"%s\":null%s", k, comma ? "," : "");
     else
-        fprintf(f, "\"%s\":%" PRId64 "%s", k, (rel_ms + base_ms) * 1000, comma ? "," : "");
+        fprintf(f, "\"%s\":%" PRId64 "%s", k, us, comma ? "," : "");
 }
 
-static void keep_truth(const struct call_ctx *cc, const struct call_truth *t)
+static int64_t abs_us(int64_t rel_ms)
+{
+    return rel_ms < 0 ? -1 : (rel_ms + base_ms) * 1000;
+}
+
+/* The model's truth (relative ms) in the wires' terms (absolute µs). */
+static void to_pw_truth(const struct call_ctx *cc, const struct call_truth *t, struct pw_truth *w)
+{
+    const struct pbx_def *d = &pbxs[cc->pbx];
+    memset(w, 0, sizeof *w);
+    w->pbx = d->name;
+    w->call = cc->call;
+    w->src = d->wire->format;
+    w->cdr = t->cdr;
+    w->dir = t->dir;
+    w->from = t->from;
+    w->from_name = t->from_name;
+    w->to = t->to;
+    w->final_to = t->final_to;
+    w->disp = t->disp;
+    w->side = t->side;
+    w->start = abs_us(t->start);
+    w->answer = abs_us(t->answer);
+    w->end = abs_us(t->end);
+    w->n_v = t->n_v;
+    for (int i = 0; i < t->n_v; i++) {
+        const struct visit_truth *v = &t->v[i];
+        struct pw_visit *x = &w->v[i];
+        x->queue = v->queue;
+        x->enter = abs_us(v->enter);
+        x->connect = abs_us(v->connect);
+        x->leave = abs_us(v->leave);
+        x->transfer_out = abs_us(v->transfer_out);
+        x->n_noanswer = v->n_noanswer;
+        for (int k = 0; k < v->n_noanswer; k++)
+            x->noanswer[k] = abs_us(v->noanswer[k]);
+        x->outcome = v->outcome;
+    }
+    const struct seg_truth *s = &t->seg;
+    w->seg.present = s->present;
+    if (s->present) {
+        w->seg.queue = s->queue;
+        w->seg.agent = s->agent;
+        w->seg.wrapup = s->wrapup;
+        w->seg.connect = abs_us(s->connect);
+        w->seg.complete = abs_us(s->complete);
+        w->seg.wrapup_end = abs_us(s->wrapup_at);
+        w->seg.n_holds = s->n_holds;
+        for (int k = 0; k < s->n_holds; k++) {
+            w->seg.holds[k][0] = abs_us(s->holds[k][0]);
+            w->seg.holds[k][1] = abs_us(s->holds[k][1]);
+        }
+        w->seg.cdr_hold = s->cdr_hold_ms < 0 ? -1 : s->cdr_hold_ms * 1000;
+    }
+}
+
+static void keep_truth(const struct call_ctx *cc, const struct pw_truth *t)
 {
     if (dry)
         return;
@@ -339,9 +449,9 @@ static void keep_truth(const struct call_ctx *cc, const struct call_truth *t)
     const struct pbx_def *d = &pbxs[cc->pbx];
     fputc('{', f);
     tb_str(NULL, NULL, f, "org", d->org->org, true);
-    tb_str(NULL, NULL, f, "pbx", d->name, true);
-    tb_str(NULL, NULL, f, "call", cc->call, true);
-    tb_str(NULL, NULL, f, "src", wire->format, true);
+    tb_str(NULL, NULL, f, "pbx", t->pbx, true);
+    tb_str(NULL, NULL, f, "call", t->call, true);
+    tb_str(NULL, NULL, f, "src", t->src, true);
     fprintf(f, "\"cdr\":%s,\"events\":%d,", t->cdr ? "true" : "false", cc->seq);
     tb_str(NULL, NULL, f, "dir", t->dir, true);
     tb_str(NULL, NULL, f, "from", t->from, true);
@@ -355,7 +465,7 @@ static void keep_truth(const struct call_ctx *cc, const struct call_truth *t)
     tb_us(f, "end", t->end, true);
     fputs("\"visits\":[", f);
     for (int i = 0; i < t->n_v; i++) {
-        const struct visit_truth *v = &t->v[i];
+        const struct pw_visit *v = &t->v[i];
         fputs(i ? ",{" : "{", f);
         tb_str(NULL, NULL, f, "queue", v->queue, true);
         tb_us(f, "enter", v->enter, true);
@@ -364,7 +474,7 @@ static void keep_truth(const struct call_ctx *cc, const struct call_truth *t)
         tb_us(f, "transfer_out", v->transfer_out, true);
         fputs("\"noanswer\":[", f);
         for (int k = 0; k < v->n_noanswer; k++)
-            fprintf(f, "%s%" PRId64, k ? "," : "", (v->noanswer[k] + base_ms) * 1000);
+            fprintf(f, "%s%" PRId64, k ? "," : "", v->noanswer[k]);
         fputs("],", f);
         tb_str(NULL, NULL, f, "outcome", v->outcome, false);
         fputc('}', f);
@@ -373,27 +483,49 @@ static void keep_truth(const struct call_ctx *cc, const struct call_truth *t)
     if (!t->seg.present) {
         fputs("null", f);
     } else {
-        const struct seg_truth *s = &t->seg;
+        const struct pw_segment *s = &t->seg;
         fputc('{', f);
         tb_str(NULL, NULL, f, "queue", s->queue, true);
         tb_str(NULL, NULL, f, "agent", s->agent, true);
         tb_str(NULL, NULL, f, "wrapup", s->wrapup, true);
         tb_us(f, "connect", s->connect, true);
         tb_us(f, "complete", s->complete, true);
-        tb_us(f, "wrapup_end", s->wrapup_at, true);
-        if (s->cdr_hold_ms < 0)
+        tb_us(f, "wrapup_end", s->wrapup_end, true);
+        if (s->cdr_hold < 0)
             fputs("\"cdr_hold\":null,", f);
         else
-            fprintf(f, "\"cdr_hold\":%" PRId64 ",", s->cdr_hold_ms * 1000);
+            fprintf(f, "\"cdr_hold\":%" PRId64 ",", s->cdr_hold);
         fputs("\"holds\":[", f);
         for (int k = 0; k < s->n_holds; k++)
-            fprintf(f, "%s[%" PRId64 ",%" PRId64 "]", k ? "," : "",
-                    (s->holds[k][0] + base_ms) * 1000, (s->holds[k][1] + base_ms) * 1000);
+            fprintf(f, "%s[%" PRId64 ",%" PRId64 "]", k ? "," : "", s->holds[k][0],
+                    s->holds[k][1]);
         fputs("]}", f);
     }
     fputs("}\n", f);
     fclose(f);
     truth_lines[cc->idx] = buf;
+}
+
+/* Hands the finished call to its PBX's wire: records out, the truth as the wire tells it. */
+static void render_call(struct call_ctx *cc, const struct call_truth *t)
+{
+    const struct pbx_def *d = &pbxs[cc->pbx];
+    struct pw_truth w;
+    to_pw_truth(cc, t, &w);
+    struct pw_call call = {.pbx = &d->pw, .idx = cc->idx, .ev = call_ev, .n_ev = n_call_ev,
+                           .truth = &w};
+    struct pw_out o = {.cc = cc};
+    int n = d->wire->render(&call, &o);
+    if (n < 0) {
+        fprintf(stderr, "pbxsim: wire %s could not render call %s\n", d->wire->name, cc->call);
+        exit(2);
+    }
+    if (!dry)
+        truth_lines[cc->idx] = NULL;
+    if (n > 0)
+        keep_truth(cc, &w);
+    dup_pool_free();
+    n_call_ev = 0;
 }
 
 /* ---- one PBX's calls ---- */
@@ -683,13 +815,14 @@ static void generate(uint64_t seed, int64_t window_ms)
                 outbound_call(&cc, t, &tr);
             else
                 inbound_call(&cc, t, &tr);
-            /* The call's last event in send order: the latest ts, then the latest emitted. */
+            render_call(&cc, &tr);
+            /* The call's last record in send order: the latest ts, then the latest emitted. */
             size_t last = cc.first_event;
             for (size_t i = cc.first_event; i < n_events; i++)
                 if (events[i].ts >= events[last].ts)
                     last = i;
-            events[last].last = true;
-            keep_truth(&cc, &tr);
+            if (last < n_events)
+                events[last].last = true;
         }
     }
     qsort(events, n_events, sizeof *events, cmp_event);
@@ -709,7 +842,21 @@ static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
-static int cmd_plan(const char *out, const char *yaml, const char *token_env)
+static const char *const transport_name[] = {
+    [PW_TCP] = "tcp", [PW_HTTP] = "http", [PW_TCP_SERVER] = "tcp-client",
+    [PW_FILE_DROP] = "file-drop", [PW_SYSLOG_TCP] = "syslog-tcp"};
+
+static void pbx_bind(struct pbx_def *d, int index)
+{
+    d->pw = (struct pw_pbx){.name = d->name, .org = d->org->org, .index = index,
+                            .port = d->port, .dir = d->dir[0] ? d->dir : NULL};
+}
+
+/*
+ * The plan: one line "pbx org wire port dir" per PBX ("-" for no directory), and the
+ * collector's sources: list for it.  File-drop PBXs get DROP_DIR/<pbx>, created here.
+ */
+static int cmd_plan(const char *out, const char *yaml, const char *drop_dir)
 {
     FILE *f = fopen(out, "w");
     FILE *y = yaml ? fopen(yaml, "w") : NULL;
@@ -718,16 +865,33 @@ static int cmd_plan(const char *out, const char *yaml, const char *token_env)
     if (y)
         fprintf(y, "sources:\n");
     for (int p = 0; p < n_pbx; p++) {
-        const struct pbx_def *d = &pbxs[p];
-        int port = free_port();
-        fprintf(f, "%s %s %s %d\n", d->name, d->org->org, d->http ? "http" : "tcp", port);
-        if (y) {
-            fprintf(y, "  - {name: %s, org: %s, format: %s, transport: %s, listen: \"127.0.0.1:%d\"",
-                    d->name, d->org->org, wire->format, d->http ? "http" : "tcp", port);
-            if (d->http)
-                fprintf(y, ", token: \"env:%s\"", token_env);
-            fprintf(y, "}\n");
+        struct pbx_def *d = &pbxs[p];
+        const struct pw_wire *w = d->wire;
+        d->port = w->transport == PW_FILE_DROP ? 0 : free_port();
+        if (w->transport == PW_FILE_DROP) {
+            if (!drop_dir)
+                die("a file-drop wire needs -D DROP_DIR");
+            mkdir(drop_dir, 0755);
+            snprintf(d->dir, sizeof d->dir, "%s/%s", drop_dir, d->name);
+            if (mkdir(d->dir, 0755) != 0 && errno != EEXIST)
+                die("could not create a drop directory");
         }
+        pbx_bind(d, p);
+        fprintf(f, "%s %s %s %d %s\n", d->name, d->org->org, w->name, d->port,
+                d->dir[0] ? d->dir : "-");
+        if (!y)
+            continue;
+        fprintf(y, "  - {name: %s, org: %s, format: %s, transport: %s", d->name, d->org->org,
+                w->format, transport_name[w->transport]);
+        if (w->transport == PW_FILE_DROP)
+            fprintf(y, ", path: \"%s\"", d->dir);
+        else if (w->transport == PW_TCP_SERVER)
+            fprintf(y, ", connect: \"127.0.0.1:%d\"", d->port);
+        else
+            fprintf(y, ", listen: \"127.0.0.1:%d\"", d->port);
+        if (w->source_yaml)
+            w->source_yaml(y, &d->pw);
+        fprintf(y, "}\n");
     }
     if (fclose(f) != 0 || (y && fclose(y) != 0))
         die("could not write the plan");
@@ -739,15 +903,19 @@ static void read_plan(const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         die("could not open the plan");
-    char name[64], org[64], tr[16];
+    char name[64], org[64], wname[64], dir[256];
     int port, n = 0;
-    while (fscanf(f, "%63s %63s %15s %d", name, org, tr, &port) == 4) {
+    while (fscanf(f, "%63s %63s %63s %d %255s", name, org, wname, &port, dir) == 5) {
         for (int p = 0; p < n_pbx; p++) {
-            if (strcmp(pbxs[p].name, name) == 0) {
-                pbxs[p].port = port;
-                pbxs[p].http = strcmp(tr, "http") == 0;
-                n++;
-            }
+            struct pbx_def *d = &pbxs[p];
+            if (strcmp(d->name, name) != 0)
+                continue;
+            if (!(d->wire = pw_wire_find(wname)))
+                die("the plan names an unknown wire");
+            d->port = port;
+            snprintf(d->dir, sizeof d->dir, "%s", strcmp(dir, "-") ? dir : "");
+            pbx_bind(d, p);
+            n++;
         }
     }
     fclose(f);
@@ -757,40 +925,28 @@ static void read_plan(const char *path)
 
 /* ---- sending ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 4096;
-        if (!(b->p = realloc(b->p, b->cap)))
-            die("out of memory");
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define HTTP_MAX_BATCH 2000
-
 struct conn {
-    int fd;
-    struct buf out;    /* TCP: bytes not yet written */
+    int fd;            /* -1: not connected (tcp-server: the collector has not dialled yet) */
+    int lfd;           /* tcp-server: our listening socket */
+    struct pw_buf out;    /* stream transports: bytes not yet written */
     size_t out_off;
-    struct buf batch;  /* HTTP: JSON elements waiting for the next request */
-    int batch_n;
-    struct buf req;    /* HTTP: the request in flight (kept for a resend) */
+    struct pw_session sess; /* tcp-server: the login dialogue */
+    struct pw_buf in;          /* tcp-server: the collector's bytes not yet consumed */
+    struct pw_buf reply;       /* tcp-server: our answers, written before any record */
+    size_t reply_off;
+    struct pw_rec *batch;   /* HTTP and file-drop: records waiting (point into jbuf) */
+    int batch_n, batch_cap;
+    struct pw_buf req;      /* HTTP: the request in flight (kept for a resend) */
     size_t req_off;
     bool inflight;
-    struct buf resp;
-    int64_t retry_at; /* mono us */
+    struct pw_buf resp;
+    int64_t retry_at;       /* mono us */
+    unsigned file_seq;      /* file-drop */
+    int64_t file_first_ts, file_due;
 };
 
 static struct conn *conns;
-static const char *token;
-static long sent_events, http_requests, http_503, reconnects;
+static long sent_events, http_requests, http_503, reconnects, files_written;
 
 static int connect_to(int port)
 {
@@ -850,7 +1006,7 @@ static void *latency_poller(void *arg)
     }
     uint32_t *out = NULL; /* outstanding sampled calls */
     size_t n_out = 0, cap_out = 0;
-    struct buf a_org = {0}, a_pbx = {0}, a_call = {0}, a_end = {0};
+    struct pw_buf a_org = {0}, a_pbx = {0}, a_call = {0}, a_end = {0};
     for (;;) {
         int stopping = lat_stop;
         pthread_mutex_lock(&lat_mu);
@@ -865,27 +1021,27 @@ static void *latency_poller(void *arg)
         pthread_mutex_unlock(&lat_mu);
         if (n_out > 0) {
             a_org.len = a_pbx.len = a_call.len = a_end.len = 0;
-            buf_add(&a_org, "{", 1);
-            buf_add(&a_pbx, "{", 1);
-            buf_add(&a_call, "{", 1);
-            buf_add(&a_end, "{", 1);
+            pw_buf_add(&a_org, "{", 1);
+            pw_buf_add(&a_pbx, "{", 1);
+            pw_buf_add(&a_call, "{", 1);
+            pw_buf_add(&a_end, "{", 1);
             for (size_t i = 0; i < n_out; i++) {
                 const struct pbx_def *d = &pbxs[call_pbx_of[out[i]]];
                 char tmp[64];
                 const char *sep = i ? "," : "";
                 int n = snprintf(tmp, sizeof tmp, "%s%s", sep, d->org->org);
-                buf_add(&a_org, tmp, (size_t)n);
+                pw_buf_add(&a_org, tmp, (size_t)n);
                 n = snprintf(tmp, sizeof tmp, "%s%s", sep, d->name);
-                buf_add(&a_pbx, tmp, (size_t)n);
+                pw_buf_add(&a_pbx, tmp, (size_t)n);
                 n = snprintf(tmp, sizeof tmp, "%sc%06u", sep, out[i]);
-                buf_add(&a_call, tmp, (size_t)n);
+                pw_buf_add(&a_call, tmp, (size_t)n);
                 n = snprintf(tmp, sizeof tmp, "%s%" PRId64, sep, call_end_abs_us[out[i]]);
-                buf_add(&a_end, tmp, (size_t)n);
+                pw_buf_add(&a_end, tmp, (size_t)n);
             }
-            buf_add(&a_org, "}", 2);
-            buf_add(&a_pbx, "}", 2);
-            buf_add(&a_call, "}", 2);
-            buf_add(&a_end, "}", 2);
+            pw_buf_add(&a_org, "}", 2);
+            pw_buf_add(&a_pbx, "}", 2);
+            pw_buf_add(&a_call, "}", 2);
+            pw_buf_add(&a_end, "}", 2);
             const char *params[4] = {a_org.p, a_pbx.p, a_call.p, a_end.p};
             PGresult *r = PQexecParams(
                 pg,
@@ -936,17 +1092,9 @@ static int cmp_i64(const void *a, const void *b)
 static void http_build(struct conn *c, const struct pbx_def *d)
 {
     c->req.len = 0;
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "POST /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n[",
-                     d->port, token ? token : "", c->batch.len + 2);
-    buf_add(&c->req, head, (size_t)n);
-    buf_add(&c->req, c->batch.p, c->batch.len);
-    buf_add(&c->req, "]", 1);
+    d->wire->http_request(&d->pw, c->batch, c->batch_n, &c->req);
     c->req_off = 0;
     c->inflight = true;
-    c->batch.len = 0;
     c->batch_n = 0;
     c->resp.len = 0;
     http_requests++;
@@ -967,7 +1115,7 @@ static void conn_reopen(struct conn *c, const struct pbx_def *d)
 /* Parses a complete HTTP response in c->resp: returns the status, 0 = need more bytes. */
 static int http_response(struct conn *c, int *retry_after)
 {
-    buf_add(&c->resp, "", 1);
+    pw_buf_add(&c->resp, "", 1);
     c->resp.len--;
     char *end = strstr(c->resp.p, "\r\n\r\n");
     if (!end)
@@ -982,7 +1130,7 @@ static int http_response(struct conn *c, int *retry_after)
     size_t total = (size_t)(end + 4 - c->resp.p) + (size_t)clen;
     if (c->resp.len < total)
         return 0;
-    if (status != 200 && status != 503)
+    if (status / 100 != 2 && status != 503)
         fprintf(stderr, "pbxsim: HTTP %d: %.*s\n", status, (int)clen, end + 4);
     c->resp.len = 0;
     return status;
@@ -995,6 +1143,125 @@ static void on_signal(int s)
     stop_now = 1;
 }
 
+static void batch_add(struct conn *c, const char *p, size_t len)
+{
+    if (c->batch_n == c->batch_cap) {
+        c->batch_cap = c->batch_cap ? c->batch_cap * 2 : 256;
+        if (!(c->batch = realloc(c->batch, (size_t)c->batch_cap * sizeof *c->batch)))
+            die("out of memory");
+    }
+    c->batch[c->batch_n++] = (struct pw_rec){p, len};
+}
+
+/* One record on a stream transport; syslog-tcp wraps it in RFC 5424, octet counted. */
+static void stream_add(struct conn *c, const struct pbx_def *d, const struct sim_event *se)
+{
+    const struct pw_wire *w = d->wire;
+    if (w->transport == PW_SYSLOG_TCP) {
+        char iso[40], head[160];
+        cp_time_format_iso_ms(se->ts * 1000, iso, sizeof iso);
+        int n = snprintf(head, sizeof head, "<134>1 %s %s %s - - - ", iso, d->name, w->name);
+        char count[24];
+        int m = snprintf(count, sizeof count, "%zu ", (size_t)n + se->len);
+        pw_buf_add(&c->out, count, (size_t)m);
+        pw_buf_add(&c->out, head, (size_t)n);
+        pw_buf_add(&c->out, jbuf + se->off, se->len);
+        return;
+    }
+    pw_buf_add(&c->out, jbuf + se->off, se->len);
+    if (w->sep)
+        pw_buf_add(&c->out, w->sep, strlen(w->sep));
+}
+
+/* file-drop: the waiting records as one file, written aside and renamed into the directory. */
+static void file_flush(struct conn *c, const struct pbx_def *d)
+{
+    const struct pw_wire *w = d->wire;
+    struct pw_buf b = {0};
+    if (w->file_header)
+        w->file_header(&d->pw, &b);
+    for (int i = 0; i < c->batch_n; i++) {
+        pw_buf_add(&b, c->batch[i].p, c->batch[i].len);
+        pw_buf_str(&b, w->sep ? w->sep : "\n");
+    }
+    char name[200], tmp[600], path[600];
+    w->file_name(&d->pw, c->file_first_ts, c->file_seq++, name, sizeof name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", d->dir, name);
+    snprintf(path, sizeof path, "%s/%s", d->dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0 || rename(tmp, path) != 0)
+        die("could not write a drop file");
+    files_written++;
+    free(b.p);
+    c->batch_n = 0;
+}
+
+/* tcp-server: the collector connected; the PBX greets it. */
+static void server_accept(struct conn *c, const struct pbx_def *d)
+{
+    int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (c->fd >= 0) {
+        close(c->fd); /* the collector reconnected: the old session is gone */
+        reconnects++;
+    }
+    c->fd = fd;
+    memset(&c->sess, 0, sizeof c->sess);
+    c->in.len = 0;
+    c->reply.len = 0;
+    c->reply_off = 0;
+    if (d->wire->greet)
+        d->wire->greet(&d->pw, &c->sess, &c->reply);
+}
+
+static void server_read(struct conn *c, const struct pbx_def *d)
+{
+    char rb[8192];
+    ssize_t r = read(c->fd, rb, sizeof rb);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(c->fd);
+        c->fd = -1;
+        c->sess.ready = false;
+        return;
+    }
+    if (r < 0)
+        return;
+    pw_buf_add(&c->in, rb, (size_t)r);
+    size_t used;
+    while (c->in.len > 0 &&
+           (used = d->wire->input(&d->pw, &c->sess, c->in.p, c->in.len, &c->reply)) > 0) {
+        memmove(c->in.p, c->in.p + used, c->in.len - used);
+        c->in.len -= used;
+    }
+}
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4) != 0)
+        die("could not listen for the collector (tcp-server wire)");
+    return fd;
+}
+
+/* Writes what is pending on a stream (the server's replies first); false on a dead peer. */
+static bool stream_write(struct conn *c, struct pw_buf *b, size_t *off)
+{
+    ssize_t w = write(c->fd, b->p + *off, b->len - *off);
+    if (w > 0) {
+        *off += (size_t)w;
+        if (*off == b->len)
+            *off = b->len = 0;
+    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        return false;
+    }
+    return true;
+}
+
 static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet)
 {
     conns = calloc((size_t)n_pbx, sizeof *conns);
@@ -1002,9 +1269,18 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
     if (!conns || !pfd)
         die("out of memory");
     for (int p = 0; p < n_pbx; p++) {
-        conns[p].fd = connect_to(pbxs[p].port);
-        if (conns[p].fd < 0)
-            die("could not connect to the collector");
+        struct conn *c = &conns[p];
+        c->fd = c->lfd = -1;
+        switch (pbxs[p].wire->transport) {
+        case PW_TCP_SERVER:
+            c->lfd = listen_on(pbxs[p].port);
+            break;
+        case PW_FILE_DROP:
+            break;
+        default:
+            if ((c->fd = connect_to(pbxs[p].port)) < 0)
+                die("could not connect to the collector");
+        }
     }
     int64_t w0 = cp_time_mono_us();
     int64_t sim0 = events ? base_ms : 0;
@@ -1022,30 +1298,49 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
         while (dispatching && next < n_events && (double)events[next].ts <= sim_now) {
             const struct sim_event *se = &events[next++];
             struct conn *c = &conns[se->pbx];
-            if (pbxs[se->pbx].http) {
-                if (c->batch_n)
-                    buf_add(&c->batch, ",", 1);
-                buf_add(&c->batch, jbuf + se->off, se->len);
-                c->batch_n++;
-            } else {
-                buf_add(&c->out, jbuf + se->off, se->len);
-                buf_add(&c->out, "\n", 1);
+            const struct pbx_def *d = &pbxs[se->pbx];
+            switch (d->wire->transport) {
+            case PW_HTTP:
+                batch_add(c, jbuf + se->off, se->len);
+                break;
+            case PW_FILE_DROP:
+                if (c->batch_n == 0) {
+                    c->file_first_ts = se->ts * 1000;
+                    c->file_due = now + 1000000; /* a file a second at most */
+                }
+                batch_add(c, jbuf + se->off, se->len);
+                break;
+            default:
+                stream_add(c, d, se);
             }
-            /* Latency counts from the moment the event is due and handed to its connection,
+            /* Latency counts from the moment the record is due and handed to its connection,
              * so time spent queued in the simulator (an HTTP batch waiting for the previous
              * answer) is part of it. */
             if (se->last)
                 call_sent(se->call);
             sent_events++;
         }
+        bool all_due = next >= n_events || !dispatching;
         bool busy = false;
-        int np = 0;
         for (int p = 0; p < n_pbx; p++) {
             struct conn *c = &conns[p];
+            const struct pbx_def *d = &pbxs[p];
             pfd[p] = (struct pollfd){.fd = c->fd, .events = 0};
-            if (pbxs[p].http) {
-                if (!c->inflight && c->batch_n > 0 && now >= c->retry_at)
-                    http_build(c, &pbxs[p]);
+            switch (d->wire->transport) {
+            case PW_HTTP:
+                if (!c->inflight && c->batch_n > 0 && now >= c->retry_at) {
+                    int n = c->batch_n;
+                    int max = d->wire->http_batch > 0 ? d->wire->http_batch : 1;
+                    if (n > max) {
+                        /* Send the first `max`; keep the rest for the next request. */
+                        c->batch_n = max;
+                        http_build(c, d);
+                        memmove(c->batch, c->batch + max, (size_t)(n - max) * sizeof *c->batch);
+                        c->batch_n = n - max;
+                    } else {
+                        http_build(c, d);
+                    }
+                }
                 if (c->inflight) {
                     busy = true;
                     if (now >= c->retry_at)
@@ -1053,13 +1348,35 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
                 }
                 if (c->batch_n)
                     busy = true;
-            } else if (c->out_off < c->out.len) {
-                pfd[p].events = POLLOUT;
-                busy = true;
+                break;
+            case PW_FILE_DROP:
+                if (c->batch_n > 0 && (now >= c->file_due || all_due))
+                    file_flush(c, d);
+                pfd[p].fd = -1;
+                if (c->batch_n)
+                    busy = true;
+                break;
+            case PW_TCP_SERVER:
+                if (c->fd < 0) {
+                    pfd[p] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+                    if (c->out.len)
+                        busy = true;
+                    break;
+                }
+                pfd[p].events = POLLIN;
+                if (c->reply.len || (c->sess.ready && c->out_off < c->out.len))
+                    pfd[p].events |= POLLOUT;
+                if (c->out_off < c->out.len || c->reply.len)
+                    busy = true;
+                break;
+            default:
+                if (c->out_off < c->out.len) {
+                    pfd[p].events = POLLOUT;
+                    busy = true;
+                }
             }
-            np++;
         }
-        if ((next >= n_events || !dispatching) && !busy)
+        if (all_due && !busy)
             break;
         int64_t wait_ms = 20;
         if (next < n_events) {
@@ -1067,24 +1384,39 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
             int64_t d = (int64_t)((due - (double)now) / 1000.0);
             wait_ms = d < 0 ? 0 : d < wait_ms ? d : wait_ms;
         }
-        if (poll(pfd, (nfds_t)np, (int)wait_ms) < 0 && errno != EINTR)
+        if (poll(pfd, (nfds_t)n_pbx, (int)wait_ms) < 0 && errno != EINTR)
             die("poll failed");
         for (int p = 0; p < n_pbx; p++) {
             struct conn *c = &conns[p];
+            const struct pbx_def *d = &pbxs[p];
             short re = pfd[p].revents;
             if (!re)
                 continue;
-            if (!pbxs[p].http) {
+            switch (d->wire->transport) {
+            case PW_TCP_SERVER:
+                if (c->fd < 0) {
+                    server_accept(c, d);
+                    continue;
+                }
+                if (re & (POLLIN | POLLHUP | POLLERR))
+                    server_read(c, d);
+                if (c->fd >= 0 && c->reply.len && !stream_write(c, &c->reply, &c->reply_off)) {
+                    close(c->fd);
+                    c->fd = -1;
+                }
+                if (c->fd >= 0 && c->sess.ready && !c->reply.len && c->out_off < c->out.len &&
+                    !stream_write(c, &c->out, &c->out_off)) {
+                    close(c->fd);
+                    c->fd = -1;
+                }
+                continue;
+            case PW_HTTP:
+                break;
+            default:
                 if (re & (POLLERR | POLLHUP))
                     die("the collector closed a TCP connection");
-                ssize_t w = write(c->fd, c->out.p + c->out_off, c->out.len - c->out_off);
-                if (w > 0) {
-                    c->out_off += (size_t)w;
-                    if (c->out_off == c->out.len)
-                        c->out_off = c->out.len = 0;
-                } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                if (!stream_write(c, &c->out, &c->out_off))
                     die("could not write to the collector (TCP)");
-                }
                 continue;
             }
             if (c->req_off < c->req.len) {
@@ -1092,22 +1424,22 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
                 if (w > 0) {
                     c->req_off += (size_t)w;
                 } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                    conn_reopen(c, &pbxs[p]);
+                    conn_reopen(c, d);
                 }
                 continue;
             }
             char rb[8192];
             ssize_t r = read(c->fd, rb, sizeof rb);
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                conn_reopen(c, &pbxs[p]); /* resend the request on a new connection */
+                conn_reopen(c, d); /* resend the request on a new connection */
                 continue;
             }
             if (r < 0)
                 continue;
-            buf_add(&c->resp, rb, (size_t)r);
+            pw_buf_add(&c->resp, rb, (size_t)r);
             int ra = 1;
             int st = http_response(c, &ra);
-            if (st == 200) {
+            if (st / 100 == 2) {
                 c->inflight = false;
             } else if (st == 503) {
                 http_503++;
@@ -1118,7 +1450,7 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
             }
         }
         if (!quiet && now - last_report >= 5000000) {
-            fprintf(stderr, "pbxsim: %.0f s: sent %ld of %zu events (%.0f/s)\n",
+            fprintf(stderr, "pbxsim: %.0f s: sent %ld of %zu records (%.0f/s)\n",
                     (double)(now - w0) / 1e6, sent_events, n_events,
                     (double)(sent_events - last_sent) * 1e6 / (double)(now - last_report));
             last_report = now;
@@ -1130,8 +1462,12 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
             shutdown(conns[p].fd, SHUT_WR);
             close(conns[p].fd);
         }
+        if (conns[p].lfd >= 0)
+            close(conns[p].lfd);
         free(conns[p].out.p);
-        free(conns[p].batch.p);
+        free(conns[p].in.p);
+        free(conns[p].reply.p);
+        free(conns[p].batch);
         free(conns[p].req.p);
         free(conns[p].resp.p);
     }
@@ -1142,15 +1478,50 @@ static int run_send(double speed, int64_t window_wall_ms, bool drain, bool quiet
 
 /* ---- main ---- */
 
+static void parse_fleet(const char *list)
+{
+    if (strcmp(list, "json") == 0)
+        list = "json-tcp,json-http";
+    n_fleet = 0;
+    if (strcmp(list, "all") == 0) {
+        for (const struct pw_wire *const *w = pw_wires(); *w && n_fleet < MAX_FLEET; w++)
+            if ((*w)->render)
+                fleet[n_fleet++] = *w;
+        return;
+    }
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", list);
+    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const struct pw_wire *w = pw_wire_find(t);
+        if (w && !w->render) {
+            fprintf(stderr, "pbxsim: wire %s is not written yet\n", t);
+            exit(2);
+        }
+        if (!w) {
+            fprintf(stderr, "pbxsim: unknown wire %s (see: pbxsim wires)\n", t);
+            exit(2);
+        }
+        if (n_fleet == MAX_FLEET)
+            die("too many wires");
+        fleet[n_fleet++] = w;
+    }
+    if (n_fleet == 0)
+        die("-F names no wire");
+}
+
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pbxsim plan [-P NPBX] [-s SEED] -o PLAN [-y SOURCES.yaml] [-k TOKEN_ENV]\n"
+            "usage: pbxsim plan [-P NPBX] [-s SEED] [-F WIRES] [-D DROP_DIR] -o PLAN [-y SOURCES.yaml]\n"
+            "                   [-k TOKEN_ENV]\n"
             "       pbxsim run --plan PLAN [-P NPBX] [-s SEED] [-x SPEED] [-d SECONDS]\n"
             "                  [-r CALLS_PER_PBX_HOUR | -E EVENTS_PER_S] [-B BASE_US] [-g TRUTH]\n"
             "                  [-k TOKEN_ENV] [--no-drain] [--latency-dsn DSN] [--latency-sample K]\n"
             "                  [--latency-wait S] [-n] [-q]\n"
-            "  -n: generate only (print the counts, send nothing)\n");
+            "  -F: comma list of wires, PBX i speaks the (i mod n)-th; \"json\" (default: json-tcp,\n"
+            "      json-http), \"all\" (every wire), or names from: pbxsim wires\n"
+            "  -n: generate only (print the counts, send nothing)\n"
+            "       pbxsim wires          (lists every wire: name, collector format, transport)\n");
     exit(2);
 }
 
@@ -1159,6 +1530,11 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     const char *cmd = argv[1];
+    if (strcmp(cmd, "wires") == 0) {
+        for (const struct pw_wire *const *w = pw_wires(); *w; w++)
+            printf("%-22s %-22s %s\n", (*w)->name, (*w)->format, transport_name[(*w)->transport]);
+        return 0;
+    }
     if (strcmp(cmd, "plan") != 0 && strcmp(cmd, "run") != 0)
         usage();
     argc--;
@@ -1167,21 +1543,23 @@ int main(int argc, char **argv)
     double speed = 60, rate = 60, eps = 0;
     long seconds = 60, lat_wait = 30;
     int64_t base_us = -1;
-    const char *plan = NULL, *out = NULL, *yaml = NULL, *truth_path = NULL, *token_env =
-                                                                            "PBXSIM_TOKEN";
+    const char *plan = NULL, *out = NULL, *yaml = NULL, *truth_path = NULL, *drop_dir = NULL;
+    const char *wire_list = "json";
     bool drain = true, gen_only = false, quiet = false;
     static const struct option lo[] = {
         {"plan", required_argument, NULL, 'p'},      {"no-drain", no_argument, NULL, 'N'},
         {"latency-dsn", required_argument, NULL, 'L'}, {"latency-sample", required_argument, NULL, 'K'},
         {"latency-wait", required_argument, NULL, 'W'}, {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "P:s:o:y:k:x:d:r:E:B:g:nq", lo, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "P:s:o:y:k:x:d:r:E:B:g:F:D:nq", lo, NULL)) != -1) {
         switch (o) {
         case 'P': n_pbx = atoi(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
         case 'o': out = optarg; break;
         case 'y': yaml = optarg; break;
-        case 'k': token_env = optarg; break;
+        case 'k': secret_env = optarg; break;
+        case 'F': wire_list = optarg; break;
+        case 'D': drop_dir = optarg; break;
         case 'x': speed = atof(optarg); break;
         case 'd': seconds = atol(optarg); break;
         case 'r': rate = atof(optarg); break;
@@ -1204,6 +1582,7 @@ int main(int argc, char **argv)
         for (int a = 0; a < MAX_AGENTS; a++)
             snprintf(agent_names[k][a], sizeof agent_names[k][a], "a%d%02d", k + 1, a);
     int64_t window_ms = (int64_t)((double)seconds * 1000.0 * speed);
+    parse_fleet(wire_list);
 
     if (eps > 0) {
         /* Calibrate the arrival rate so that the arrival window sends about EPS events/s once
@@ -1223,7 +1602,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "plan") == 0) {
         if (!out)
             usage();
-        return cmd_plan(out, yaml, token_env);
+        return cmd_plan(out, yaml, drop_dir);
     }
     if (!plan && !gen_only)
         usage();
@@ -1257,14 +1636,14 @@ int main(int argc, char **argv)
     if (gen_only) {
         FILE *tf = truth_path ? fopen(truth_path, "w") : NULL;
         for (uint32_t c = 0; tf && c < n_calls; c++)
-            fputs(truth_lines[c], tf);
+            if (truth_lines[c])
+                fputs(truth_lines[c], tf);
         if (tf && fclose(tf) != 0)
             die("could not write the ground truth");
         printf("pbxsim: pbxs=%d calls=%u events=%zu span_ms=%" PRId64 "\n", n_pbx, n_calls,
                n_events, span_ms);
         return 0;
     }
-    token = getenv(token_env);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -1272,6 +1651,9 @@ int main(int argc, char **argv)
     pthread_t poller;
     bool polling = false;
     if (lat_dsn) {
+        for (int p = 0; p < n_pbx; p++)
+            if (strcmp(pbxs[p].wire->format, "callpipe-json") != 0)
+                die("--latency-dsn needs callpipe-json wires (it looks calls up by the model's ids)");
         sent_us = calloc(n_calls, sizeof *sent_us);
         seen_us = calloc(n_calls, sizeof *seen_us);
         call_pbx_of = calloc(n_calls, 1);
@@ -1280,7 +1662,7 @@ int main(int argc, char **argv)
             die("out of memory");
         /* The calls row's ended_at: the truth's end. */
         for (uint32_t c = 0; c < n_calls; c++) {
-            const char *e = strstr(truth_lines[c], "\"end\":");
+            const char *e = truth_lines[c] ? strstr(truth_lines[c], "\"end\":") : NULL;
             call_end_abs_us[c] = e ? strtoll(e + 6, NULL, 10) : 0;
         }
         for (size_t i = 0; i < n_events; i++)
@@ -1308,15 +1690,16 @@ int main(int argc, char **argv)
         if (!f)
             die("could not write the ground truth");
         for (uint32_t c = 0; c < n_calls; c++)
-            if (complete[c])
+            if (complete[c] && truth_lines[c])
                 fputs(truth_lines[c], f);
         if (fclose(f) != 0)
             die("could not write the ground truth");
         free(complete);
     }
     printf("pbxsim: pbxs=%d calls=%u events=%zu sent=%ld http_requests=%ld http_503=%ld "
-           "reconnects=%ld elapsed_s=%.2f events_per_s=%.0f\n",
-           n_pbx, n_calls, n_events, sent_events, http_requests, http_503, reconnects, elapsed,
+           "reconnects=%ld files=%ld elapsed_s=%.2f events_per_s=%.0f\n",
+           n_pbx, n_calls, n_events, sent_events, http_requests, http_503, reconnects,
+           files_written, elapsed,
            elapsed > 0 ? (double)sent_events / elapsed : 0.0);
     fflush(stdout);
     if (polling) {
