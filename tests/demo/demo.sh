@@ -5,8 +5,9 @@
 #   tests/demo/demo.sh stop     stop a stack kept by DEMO_KEEP=1 (make demo-stop)
 #
 # Knobs: DEMO_SECONDS (60: wall seconds of call arrivals; the calls in progress then finish),
-# DEMO_SPEED (60: simulated seconds per wall second), DEMO_PBX (40), DEMO_SEED (1), DEMO_KEEP,
-# BUILD.  Work dir: /tmp/callpipe-demo-$UID (logs, configs, the ground truth); the HTML report
+# DEMO_SPEED (60: simulated seconds per wall second), DEMO_PBX (40), DEMO_SEED (1), DEMO_WIRES
+# (what the PBXs speak, pbxsim -F: "all" = every vendor format at once, the default; "json" =
+# canonical events only; or a list such as "ami,cucm"), DEMO_KEEP, BUILD.  Work dir: /tmp/callpipe-demo-$UID (logs, configs, the ground truth); the HTML report
 # is written to $BUILD/demo/report.html.  Nothing listens beyond 127.0.0.1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,7 +27,9 @@ fi
 
 SECS=${DEMO_SECONDS:-60}
 SPEED=${DEMO_SPEED:-60}
-export STACK_PBX=${DEMO_PBX:-40} STACK_SEED=${DEMO_SEED:-1}
+export STACK_PBX=${DEMO_PBX:-40} STACK_SEED=${DEMO_SEED:-1} STACK_WIRES=${DEMO_WIRES:-all}
+# Simulated wrap-up ends at most 60 s after talk; formats without wrap-up close after this.
+export STACK_WRAPUP_WAIT=70s
 REPORT_DIR=$BUILD/demo
 mkdir -p "$REPORT_DIR"
 
@@ -74,10 +77,13 @@ echo " time only when the last call ends: longest_wait_s counts against the real
 "${REPORT[@]}" --live || true
 wait $SIM
 cat "$DIR/pbxsim.out"
-EVENTS=$(sed -n 's/.* sent=\([0-9]*\) .*/\1/p' "$DIR/pbxsim.out")
+echo "calls by source format: $(python3 -c '
+import json, sys, collections
+c = collections.Counter(json.loads(l)["src"] for l in open(sys.argv[1]))
+print(", ".join("%s %d" % kv for kv in sorted(c.items())))' "$DIR/truth.jsonl")"
 
 stack_log "waiting until every event is aggregated and every call is in Salesforce"
-stack_wait_idle 180 "$EVENTS"
+stack_wait_calls 240 "$(wc -l <"$DIR/truth.jsonl")"
 
 hr "queue KPIs per 15-minute interval (callpipe report)"
 "${REPORT[@]}" --since 3h
