@@ -1,6 +1,323 @@
-/* pbxwire_cloud.c - PLACEHOLDER: being written (a helper owns this file). */
+/* pbxwire_cloud.c - the cloud contact-center wires: Amazon Connect CTRs through Firehose, Twilio voice status callbacks and TaskRouter events. */
 #include "pbxwire.h"
 
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared helpers ---- */
+
+/* Deterministic "random" bits for vendor ids (splitmix64 of the inputs). */
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+    uint64_t z = a * 0x9e3779b97f4a7c15ull + b + 0x632be59bd9b4e019ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t call_key(const struct pw_call *c, uint64_t salt)
+{
+    return mix(mix((uint64_t)c->pbx->index + 1, c->idx), salt);
+}
+
+static uint64_t str_key(const char *s, uint64_t salt)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ salt;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return mix(h, salt);
+}
+
+/* A Twilio SID: two letters and 32 lowercase hex digits. */
+static void twilio_sid(char *out, size_t cap, const char *prefix, uint64_t a, uint64_t b)
+{
+    snprintf(out, cap, "%s%016" PRIx64 "%016" PRIx64, prefix, mix(a, 1), mix(b, 2));
+}
+
+/* A version-4 shaped UUID from two numbers. */
+__attribute__((unused)) static void uuid_of(char *out, size_t cap, uint64_t a, uint64_t b)
+{
+    uint64_t h = mix(a, b), l = mix(b, a ^ 0x5555);
+    snprintf(out, cap, "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+             h >> 32, (h >> 16) & 0xffff, h & 0xfff, (uint64_t)0x8000 | ((l >> 48) & 0x3fff),
+             l & (uint64_t)0xffffffffffff);
+}
+
+static void civil(int64_t us, int *y, int *mo, int *d, int *h, int *mi, int *s)
+{
+    pw_local_time(us, "UTC", y, mo, d, h, mi, s);
+}
+
+/* ISO-8601 UTC with milliseconds, as Connect writes its timestamps. */
+__attribute__((unused)) static void iso_ms(int64_t us, char *out, size_t cap)
+{
+    int y, mo, d, h, mi, s;
+    civil(us, &y, &mo, &d, &h, &mi, &s);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s,
+             (int)((us % 1000000) / 1000));
+}
+
+/* RFC 2822, as Twilio's Timestamp parameter ("Tue, 25 Nov 2025 10:00:00 +0000"). */
+static void rfc2822(int64_t us, char *out, size_t cap)
+{
+    static const char *const wd[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+    static const char *const mn[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int y, mo, d, h, mi, s;
+    civil(us, &y, &mo, &d, &h, &mi, &s);
+    snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[(us / 86400000000) % 7], d,
+             mn[mo - 1], y, h, mi, s);
+}
+
+/* ---- form bodies and X-Twilio-Signature ---- */
+
+struct form {
+    struct pw_buf b;
+};
+
+static void form_add(struct form *f, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    if (f->b.len)
+        pw_buf_add(&f->b, "&", 1);
+    for (int pass = 0; pass < 2; pass++) {
+        const unsigned char *s = (const unsigned char *)(pass ? v : k);
+        for (; *s; s++) {
+            if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+                *s == '-' || *s == '_' || *s == '.' || *s == '*')
+                pw_buf_add(&f->b, s, 1);
+            else if (*s == ' ')
+                pw_buf_add(&f->b, "+", 1);
+            else
+                pw_buf_printf(&f->b, "%%%02X", *s);
+        }
+        if (!pass)
+            pw_buf_add(&f->b, "=", 1);
+    }
+}
+
+static void form_addf(struct form *f, const char *k, const char *fmt, long long v)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, fmt, v);
+    form_add(f, k, tmp);
+}
+
+struct kv {
+    char *k, *v;
+};
+
+static int hexv(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c - 'a' + 10;
+}
+
+static char *form_decode(const char *s, size_t n)
+{
+    char *o = malloc(n + 1), *w = o;
+    if (!o)
+        exit(2);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            *w++ = ' ';
+        } else if (s[i] == '%' && i + 2 < n) {
+            *w++ = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+            i += 2;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    *w = 0;
+    return o;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const struct kv *x = a, *y = b;
+    int r = strcmp(x->k, y->k);
+    return r ? r : strcmp(x->v, y->v);
+}
+
+/* base64(HMAC-SHA1(token, url + each POST parameter sorted, name then value, decoded)). */
+static void twilio_signature(const char *url, const char *body, size_t len, char *out, size_t cap)
+{
+    struct kv kv[128];
+    int n = 0;
+    for (size_t i = 0; i < len && n < 128;) {
+        size_t e = i;
+        while (e < len && body[e] != '&')
+            e++;
+        size_t eq = i;
+        while (eq < e && body[eq] != '=')
+            eq++;
+        kv[n].k = form_decode(body + i, eq - i);
+        kv[n].v = form_decode(body + (eq < e ? eq + 1 : e), eq < e ? e - eq - 1 : 0);
+        n++;
+        i = e + 1;
+    }
+    qsort(kv, (size_t)n, sizeof kv[0], kv_cmp);
+    struct pw_buf m = {0};
+    pw_buf_str(&m, url);
+    for (int i = 0; i < n; i++) {
+        pw_buf_str(&m, kv[i].k);
+        pw_buf_str(&m, kv[i].v);
+        free(kv[i].k);
+        free(kv[i].v);
+    }
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    const char *key = pw_secret();
+    HMAC(EVP_sha1(), key, (int)strlen(key), (const unsigned char *)m.p, m.len, mac, &ml);
+    free(m.p);
+    unsigned char b64[64];
+    EVP_EncodeBlock(b64, mac, (int)ml);
+    snprintf(out, cap, "%s", (const char *)b64);
+}
+
+/* The URL Twilio is configured to call (a proxy in front of the collector forwards it). */
+static void twilio_url(const struct pw_pbx *p, const char *kind, char *out, size_t cap)
+{
+    snprintf(out, cap, "https://hooks.example.com/twilio/%s/%s", p->name, kind);
+}
+
+static void twilio_request(const struct pw_pbx *p, const char *kind, const struct pw_rec *recs,
+                           int n, struct pw_buf *req)
+{
+    (void)n; /* http_batch 1: one callback per request */
+    char url[256], sig[64], idem[64];
+    twilio_url(p, kind, url, sizeof url);
+    twilio_signature(url, recs[0].p, recs[0].len, sig, sizeof sig);
+    snprintf(idem, sizeof idem, "%016" PRIx64 "-%08zx", str_key(recs[0].p, 7) ^ recs[0].len,
+             recs[0].len);
+    pw_buf_printf(req,
+                  "POST /twilio/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: TwilioProxy/1.1\r\n"
+                  "Accept: */*\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
+                  "I-Twilio-Idempotency-Token: %s\r\nX-Twilio-Signature: %s\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  kind, p->port, idem, sig, recs[0].len);
+    pw_buf_add(req, recs[0].p, recs[0].len);
+}
+
+static void twilio_yaml(FILE *f, const struct pw_pbx *p, const char *kind)
+{
+    char url[256];
+    twilio_url(p, kind, url, sizeof url);
+    fprintf(f, ", twilio_token: \"env:%s\", public_url: \"%s\"", pw_secret_env(), url);
+}
+
+static void account_sid(const struct pw_pbx *p, char *out, size_t cap)
+{
+    twilio_sid(out, cap, "AC", (uint64_t)p->index + 77, 3);
+}
+
+/* ---- twilio-voice: the caller's leg, as its status callbacks tell it ---- */
+
+/*
+ * An inbound call reaches a Twilio number whose TwiML answers at once (<Enqueue> into the
+ * contact center's queue), so Twilio reports the leg in-progress a second after it rang and
+ * completed when anyone hangs up: the callbacks know nothing of queues or agents, and every
+ * inbound call Twilio answered ends "completed" (answered), whatever happened in the queue.
+ * Outbound calls are REST API calls (outbound-api) ending completed, busy or no-answer.
+ */
+static void tv_callback(const struct pw_call *c, struct pw_out *o, const char *sid,
+                        const char *status, int64_t ts, int seq, int64_t duration)
+{
+    const struct pw_truth *t = c->truth;
+    bool in = strcmp(t->dir, "inbound") == 0;
+    char acc[40], stamp[64];
+    account_sid(c->pbx, acc, sizeof acc);
+    rfc2822(ts, stamp, sizeof stamp);
+    struct form f = {0};
+    form_add(&f, "AccountSid", acc);
+    form_add(&f, "ApiVersion", "2010-04-01");
+    if (duration >= 0) {
+        form_addf(&f, "CallDuration", "%lld", (long long)duration);
+        form_addf(&f, "Duration", "%lld", (long long)((duration + 59) / 60));
+    }
+    form_add(&f, "CallSid", sid);
+    form_add(&f, "CallStatus", status);
+    form_add(&f, "Called", t->to);
+    form_add(&f, "CalledCountry", "DE");
+    form_add(&f, "Caller", t->from);
+    form_add(&f, "CallerCountry", "DE");
+    if (in && t->from_name)
+        form_add(&f, "CallerName", t->from_name);
+    form_add(&f, "CallbackSource", "call-progress-events");
+    form_add(&f, "Direction", in ? "inbound" : "outbound-api");
+    form_add(&f, "From", t->from);
+    form_add(&f, "FromCountry", "DE");
+    if (duration >= 0 && strcmp(status, "completed") != 0)
+        form_add(&f, "SipResponseCode", strcmp(status, "busy") == 0 ? "486" : "487");
+    else if (duration >= 0)
+        form_add(&f, "SipResponseCode", "200");
+    form_addf(&f, "SequenceNumber", "%lld", seq);
+    form_add(&f, "Timestamp", stamp);
+    form_add(&f, "To", t->to);
+    form_add(&f, "ToCountry", "DE");
+    pw_record(o, ts, f.b.p, f.b.len);
+    free(f.b.p);
+}
+
+static int tv_render(const struct pw_call *c, struct pw_out *o)
+{
+    struct pw_truth *t = c->truth;
+    char sid[40];
+    twilio_sid(sid, sizeof sid, "CA", call_key(c, 11), c->idx);
+    bool in = strcmp(t->dir, "inbound") == 0;
+    int64_t start = pw_floor_s(t->start), end = pw_floor_s(t->end);
+    int64_t answer = in ? start + 1000000 : pw_floor_s(t->answer);
+    const char *final = in || strcmp(t->disp, "answered") == 0 ? "completed"
+                        : strcmp(t->disp, "busy") == 0         ? "busy"
+                                                               : "no-answer";
+    bool answered = strcmp(final, "completed") == 0;
+    if (answered && end < answer)
+        end = answer;
+    int seq = 0;
+    tv_callback(c, o, sid, "initiated", start, seq++, -1);
+    tv_callback(c, o, sid, "ringing", in ? start : start + 1000000, seq++, -1);
+    if (answered)
+        tv_callback(c, o, sid, "in-progress", answer, seq++, -1);
+    tv_callback(c, o, sid, final, end, seq++, answered ? (end - answer) / 1000000 : 0);
+
+    t->call = pw_strdup(o, sid);
+    t->cdr = false;
+    if (!in)
+        t->from_name = NULL;
+    t->final_to = NULL;
+    t->disp = answered ? "answered" : strcmp(final, "busy") == 0 ? "busy" : "no_answer";
+    t->side = NULL;
+    t->start = start;
+    t->answer = answered ? answer : -1;
+    t->end = end;
+    t->n_v = 0;
+    memset(&t->seg, 0, sizeof t->seg);
+    return seq;
+}
+
+static void tv_yaml(FILE *f, const struct pw_pbx *p)
+{
+    twilio_yaml(f, p, "voice");
+}
+
+static void tv_request(const struct pw_pbx *p, const struct pw_rec *recs, int n,
+                       struct pw_buf *req)
+{
+    twilio_request(p, "voice", recs, n, req);
+}
+
+const struct pw_wire pw_wire_twilio_voice = {
+    .name = "twilio-voice",
+    .format = "twilio-voice",
+    .transport = PW_HTTP,
+    .render = tv_render,
+    .source_yaml = tv_yaml,
+    .http_batch = 1,
+    .http_request = tv_request,
+};
+
 const struct pw_wire pw_wire_connect = {.name = "connect", .format = "amazon-connect-ctr", .transport = PW_HTTP};
-const struct pw_wire pw_wire_twilio_voice = {.name = "twilio-voice", .format = "twilio-voice", .transport = PW_HTTP};
 const struct pw_wire pw_wire_taskrouter = {.name = "taskrouter", .format = "twilio-taskrouter", .transport = PW_HTTP};
