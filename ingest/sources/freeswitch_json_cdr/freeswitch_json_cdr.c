@@ -289,6 +289,59 @@ static const char *originatee_number(struct fj *p)
     return json_is_object(prof) ? profile_text(p, prof, "destination_number") : NULL;
 }
 
+static uint64_t epoch_var(struct fj *p, const char *key)
+{
+    uint64_t v = 0;
+    return num_var(p, key, (uint64_t)MAX_SECONDS, &v) ? v : 0;
+}
+
+/*
+ * mod_callcenter's member variables on the caller's leg.  That leg was answered by the
+ * dialplan (IVR, queue music) long before an agent took the call, so answer_epoch and billsec
+ * say nothing about the agent: the queue's own epochs do.  The variables describe the
+ * member's latest queue visit (a caller transferred to another queue keeps the stale
+ * cc_queue_answered_epoch of the first one, older than the new cc_queue_joined_epoch).
+ *   answered by an agent: answer = cc_queue_answered_epoch, wait = answered - joined,
+ *                         talk = cc_queue_terminated_epoch - answered - hold, qout answered
+ *   cancelled:            wait = cc_queue_canceled_epoch - joined, qout by cc_cancel_reason
+ */
+static void cc_member(struct fj *p, struct cp_event *ev)
+{
+    uint64_t joined = epoch_var(p, "cc_queue_joined_epoch");
+    if (joined == 0)
+        return;
+    uint64_t answered = epoch_var(p, "cc_queue_answered_epoch");
+    uint64_t canceled = epoch_var(p, "cc_queue_canceled_epoch");
+    if (answered >= joined && answered - joined <= INT32_MAX) {
+        ev->qout = CP_QOUT_ANSWERED;
+        ev->wait = (int32_t)(answered - joined);
+        ev->answer = (int64_t)answered * US_PER_S;
+        uint64_t term = epoch_var(p, "cc_queue_terminated_epoch");
+        if (term >= answered && term - answered <= INT32_MAX) {
+            int32_t t = (int32_t)(term - answered);
+            int32_t h = ev->hold > 0 ? ev->hold : 0;
+            ev->talk = t > h ? t - h : 0;
+        }
+        return;
+    }
+    if (canceled >= joined && canceled - joined <= INT32_MAX) {
+        /* No agent took this visit: a cc_agent left from an earlier visit is not its agent. */
+        ev->agent = NULL;
+        ev->wait = (int32_t)(canceled - joined);
+        const char *r;
+        size_t rl;
+        ev->qout = CP_QOUT_UNKNOWN;
+        if (var(p, "cc_cancel_reason", &r, &rl)) {
+            if (cp_srcutil_eq(r, rl, "BREAK_OUT"))
+                ev->qout = CP_QOUT_ABANDONED;
+            else if (cp_srcutil_eq(r, rl, "TIMEOUT") || cp_srcutil_eq(r, rl, "NO_AGENT_TIMEOUT"))
+                ev->qout = CP_QOUT_TIMEOUT;
+            else if (cp_srcutil_eq(r, rl, "EXIT_WITH_KEY"))
+                ev->qout = CP_QOUT_KEY_EXIT;
+        }
+    }
+}
+
 static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
 {
     p->vars = json_object_get(root, "variables");
@@ -361,13 +414,13 @@ static int map_cdr(struct fj *p, json_t *root, struct cp_event *ev)
     ev->queue = var_text(p, queue_keys, 1);
     ev->agent = var_text(p, agent_keys, 1);
 
+    /* billsec runs from the channel's answer to its end with hold time inside it; the
+     * canonical talk leaves hold out (hold is its own duration). */
     ev->talk = dur_var(p, "billsec");
     ev->hold = dur_var(p, "hold_accum_seconds");
-    uint64_t joined = 0, answered = 0;
-    if (num_var(p, "cc_queue_joined_epoch", (uint64_t)MAX_SECONDS, &joined) &&
-        num_var(p, "cc_queue_answered_epoch", (uint64_t)MAX_SECONDS, &answered) && joined > 0 &&
-        answered >= joined && answered - joined <= INT32_MAX)
-        ev->wait = (int32_t)(answered - joined);
+    if (ev->talk >= 0 && ev->hold > 0)
+        ev->talk = ev->talk > ev->hold ? ev->talk - ev->hold : 0;
+    cc_member(p, ev);
 
     const char *s;
     size_t len;
