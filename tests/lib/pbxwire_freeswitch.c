@@ -50,7 +50,7 @@ static struct pw_buf *rec_new(struct recs *rs, int64_t ts)
     struct rec *r = &rs->r[rs->n];
     r->ts = ts;
     r->ord = rs->n;
-    r->b.len = 0;
+    r->b = (struct pw_buf){0};
     rs->n++;
     return &r->b;
 }
@@ -70,6 +70,7 @@ static int rec_flush(struct recs *rs, struct pw_out *o)
     for (int i = 0; i < rs->n; i++) {
         pw_record(o, rs->r[i].ts, rs->r[i].b.p, rs->r[i].b.len);
         free(rs->r[i].b.p);
+        rs->r[i].b = (struct pw_buf){0};
     }
     int n = rs->n;
     rs->n = 0;
