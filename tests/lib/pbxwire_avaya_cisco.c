@@ -503,7 +503,7 @@ static int cucm_render(const struct pw_call *c, struct pw_out *o)
     const int64_t S = pw_floor_s(t->start);
     t->start = S;
 
-    if (strcmp(c->ev[0].kind == CP_KIND_CDR ? "outbound" : "inbound", "outbound") == 0) {
+    if (c->ev[0].kind == CP_KIND_CDR) { /* the model's outbound call: one summary */
         /* An agent's call out through the gateway: no hunt pilot, so no queue and no agent
          * (our parser names an agent only behind a hunt pilot). */
         const struct cp_event *e = &c->ev[0];
