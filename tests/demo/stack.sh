@@ -242,7 +242,7 @@ stack_start() {
     stack_start_sfemu || return 1
     stack_log "Salesforce emulator on $STACK_SF_LOGIN: sf-service (VoiceCall), sf-sales (Task)"
     stack_start_ingest || return 1
-    stack_log "collector: $STACK_PBX PBX sources ($(awk '{print $3}' "$S/plan.txt" | sort | uniq -c | awk '{printf "%s%s %s", NR > 1 ? ", " : "", $1, $2}')), admin http://127.0.0.1:$STACK_ING_ADMIN"
+    stack_log "collector: $STACK_PBX PBX sources ($(awk '{print $3}' "$S/plan.txt" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')), admin http://127.0.0.1:$STACK_ING_ADMIN"
     stack_start_aggregator || return 1
     stack_log "aggregator: admin http://127.0.0.1:$STACK_AGG_ADMIN"
     stack_start_loader || return 1

@@ -95,7 +95,7 @@ done
 # The report command, as the read-only role, against the ground truth's visits.
 "$BUILD/callpipe" report --dsn "$CALLPIPE_PG_READER_DSN" --since 1d --by queue --format csv >"$S/report.csv" ||
     fail "callpipe report"
-got=$(awk -F, 'NR > 1 { o += $3; a += $4; b += $5 } END { print o, a, b }' "$S/report.csv")
+got=$(awk -F, 'NR > 1 { o += $3; a += $4; b += $5 } END { print o + 0, a + 0, b + 0 }' "$S/report.csv")
 want_v=$(python3 - "$S/truth.jsonl" <<'PY'
 import json, sys
 o = a = b = 0
