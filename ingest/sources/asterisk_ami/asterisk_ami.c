@@ -217,6 +217,8 @@ static void dur_secs(struct mp *m, const char *key, int32_t *dst, const char *re
     if (h && cp_ast_secs(h->v, h->vl, dst) != 0) bad(m, CP_ERR_PARSE, reason);
 }
 
+static bool originating(struct mp *m);
+
 /* Identity, time and caller snapshot shared by every call/queue event. */
 static void common(struct mp *m, enum cp_kind kind)
 {
@@ -235,8 +237,12 @@ static void common(struct mp *m, enum cp_kind kind)
     } else {
         ev->ts = m->ctx->recv_us; /* timestampevents=no: the receive time is all we know */
     }
-    ev->from = cid(m, "CallerIDNum");
-    ev->from_name = cid(m, "CallerIDName");
+    /* An agent's channel (Hold/Unhold, and any event about a non-originating leg) carries the
+     * agent's caller ID, not the caller's: only the call's own channel names the caller. */
+    if (originating(m)) {
+        ev->from = cid(m, "CallerIDNum");
+        ev->from_name = cid(m, "CallerIDName");
+    }
 }
 
 static void queue_fields(struct mp *m, bool agent)
