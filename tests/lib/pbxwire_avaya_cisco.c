@@ -475,7 +475,9 @@ static int cucm_render(const struct pw_call *c, struct pw_out *o)
     snprintf(call, sizeof call, "%s:1:%u", CUCM_CLUSTER, callid);
     t->call = pw_strdup(o, call);
     t->cdr = true;
-    t->dir = NULL;       /* a CDR does not say the direction (our parser sets none) */
+    /* A CDR has no direction field; CUCM's device naming tells it (a call from the gateway
+     * came in, a phone (SEP...) calling the gateway went out: cisco-cucm-cdr README). */
+    t->dir = "inbound";
     t->from_name = NULL; /* nor the caller's name */
     t->n_v = 0;
 
@@ -507,6 +509,7 @@ static int cucm_render(const struct pw_call *c, struct pw_out *o)
         /* An agent's call out through the gateway: no hunt pilot, so no queue and no agent
          * (our parser names an agent only behind a hunt pilot). */
         const struct cp_event *e = &c->ev[0];
+        t->dir = "outbound";
         char who[16];
         snprintf(who, sizeof who, "a1%02u", c->idx % 3);
         agent_ext(t->seg.present ? t->seg.agent : who, ext, sizeof ext);

@@ -341,6 +341,36 @@ static void disposition(bool connected, uint64_t oc, uint64_t dc, enum cp_disp *
 
 /* One data row to one cdr event; 0 = emitted, 1 = skipped quietly, < 0 = rejected
  * (p->reason set) or the emitter failed (p->reason empty). */
+/*
+ * A CDR has no direction field, but CUCM's device names follow a rule the system enforces:
+ * an IP phone registers as "SEP" + its MAC, a Jabber client as CSF / BOT / TCT / TAB + a
+ * name.  Any other device (gateway, SIP trunk, CTI port) is not a user's phone.  So a call
+ * from a non-phone device to anything came in from outside the phone estate (inbound), a
+ * phone calling a non-phone went out (outbound), phone to phone is internal.  Without an
+ * originating device name we do not know.
+ */
+static bool is_phone(const char *dev)
+{
+    static const char *const prefix[] = {"SEP", "CSF", "BOT", "TCT", "TAB"};
+    if (!dev)
+        return false;
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+        if (strncmp(dev, prefix[i], 3) == 0 && dev[3] != '\0')
+            return true;
+    return false;
+}
+
+static enum cp_dir direction(const char *odev, const char *ddev)
+{
+    if (!odev || !*odev)
+        return CP_DIR_UNKNOWN;
+    if (!is_phone(odev))
+        return CP_DIR_INBOUND;
+    if (!ddev || !*ddev)
+        return CP_DIR_UNKNOWN;
+    return is_phone(ddev) ? CP_DIR_INTERNAL : CP_DIR_OUTBOUND;
+}
+
 static int row_event(struct cp *p)
 {
     struct cp_event ev;
@@ -385,6 +415,8 @@ static int row_event(struct cp *p)
         (rc = get_str(p, C_DDEV, &ddev)) < 0 || (rc = get_str(p, C_PKID, &pkid)) < 0 ||
         (rc = get_str(p, C_FINALUSER, &final_user)) < 0)
         return rc;
+
+    ev.dir = direction(odev, ddev);
 
     /* The global call id is unique per cluster: cluster:callManagerId:callId. */
     char call[CP_EVENT_STR_MAX + 48];
