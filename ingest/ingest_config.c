@@ -29,7 +29,7 @@ static const struct cp_config_field source_fields[] = {
     {CP_CFG_AT(struct ing_source_cfg, tz), CP_CFG_STRING,
      .help = "IANA time zone of local times in the records (e.g. Europe/Berlin)"},
     {CP_CFG_AT(struct ing_source_cfg, token), CP_CFG_SECRET,
-     .help = "HTTP: required bearer token (env:NAME or file:PATH)"},
+     .help = "HTTP: required token (env:NAME or file:PATH): Authorization: Bearer <token>, or Basic with the token as password (mod_json_cdr cred=user:<token>)"},
     {CP_CFG_AT_KEY("hmac_secret", struct ing_source_cfg, hmac_secret), CP_CFG_SECRET,
      .help = "HTTP: key of the X-Callpipe-Signature: sha256=<hex HMAC of the body> header"},
     {CP_CFG_AT(struct ing_source_cfg, allow), CP_CFG_STRING,

@@ -175,11 +175,43 @@ static bool const_eq(const char *a, size_t al, const char *b, size_t bl)
     return al == bl && CRYPTO_memcmp(a, b, al) == 0;
 }
 
+/*
+ * HTTP Basic with the token as the password (any user name): what senders that cannot set a
+ * bearer header use, e.g. FreeSWITCH mod_json_cdr (`cred` = user:token, auth-scheme basic).
+ */
+static const char *check_basic(const char *b64, const char *token, size_t token_len)
+{
+    while (*b64 == ' ')
+        b64++;
+    size_t n = strlen(b64);
+    if (n == 0 || n % 4 != 0 || n > 1024)
+        return "bad basic credentials";
+    unsigned char dec[800];
+    int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+    if (len < 0)
+        return "bad basic credentials";
+    /* EVP_DecodeBlock counts the padding as output bytes. */
+    if (n >= 1 && b64[n - 1] == '=')
+        len--;
+    if (n >= 2 && b64[n - 2] == '=')
+        len--;
+    const unsigned char *colon = memchr(dec, ':', (size_t)len);
+    if (!colon)
+        return "bad basic credentials";
+    const char *pw = (const char *)colon + 1;
+    size_t pw_len = (size_t)len - (size_t)(colon + 1 - dec);
+    if (!const_eq(pw, pw_len, token, token_len))
+        return "wrong basic password";
+    return NULL;
+}
+
 static const char *check_auth(struct ing_source *src, struct cp_http_req *req)
 {
     const struct ing_source_cfg *c = src->cfg;
     if (c->token.value) {
         const char *h = cp_http_req_header(req, "Authorization");
+        if (h && strncasecmp(h, "Basic ", 6) == 0)
+            return check_basic(h + 6, c->token.value, c->token.len);
         if (!h || strncasecmp(h, "Bearer ", 7) != 0)
             return "missing bearer token";
         if (!const_eq(h + 7, strlen(h + 7), c->token.value, c->token.len))

@@ -66,14 +66,18 @@ post() { # OUT PORT PATH BODYFILE CURL-ARGS... -> HTTP status
 for c in 01_answered_a_leg 03_form_urlencoded 04_form_base64; do
     ct=application/json
     [ "$c" = 01_answered_a_leg ] || ct=application/x-www-form-urlencoded
-    code=$(post "$tmp/fs.out" "$P_FS" /cdr "$GF/$c.in" -H "Authorization: Bearer $FS_TOKEN" \
-        -H "Content-Type: $ct")
+    # mod_json_cdr itself can only send Basic (cred=user:password): the token as the password.
+    auth=(-H "Authorization: Bearer $FS_TOKEN")
+    [ "$c" = 04_form_base64 ] && auth=(-u "freeswitch:$FS_TOKEN")
+    code=$(post "$tmp/fs.out" "$P_FS" /cdr "$GF/$c.in" "${auth[@]}" -H "Content-Type: $ct")
     [ "$code" = 200 ] || fail "fs $c answered $code: $(cat "$tmp/fs.out")"
     n=$(grep -c '^{' "$GF/$c.out")
     grep -q "\"accepted\":$n,\"rejected\":0" "$tmp/fs.out" || fail "fs $c body: $(cat "$tmp/fs.out")"
 done
 code=$(post "$tmp/fs.out" "$P_FS" /cdr "$GF/05_no_answer.in" -H "Authorization: Bearer x$FS_TOKEN")
 [ "$code" = 401 ] || fail "fs wrong token answered $code"
+code=$(post "$tmp/fs.out" "$P_FS" /cdr "$GF/05_no_answer.in" -u "freeswitch:x$FS_TOKEN")
+[ "$code" = 401 ] || fail "fs wrong basic password answered $code"
 
 # Firehose: plain and gzip-encoded requests; the answer echoes the request id.
 fh() { # OUT BODYFILE REQUEST-ID KEY [CURL-ARGS...]
@@ -165,13 +169,14 @@ python3 "$CHECK" "$tmp/events.json" --pbx tw-voice --org globex "$GV/01_inbound_
 python3 "$CHECK" "$tmp/events.json" --pbx tw-tr --org globex "$GT/01_answered_flow.out" ||
     fail "taskrouter events"
 
-# Exact dead letters: the three refused requests, each with its body.
+# Exact dead letters: the four refused requests, each with its body.
 "$DUMP" -d -b "$DEVBROKER_BOOTSTRAP" -t callpipe.deadletter -i 1500 >"$tmp/dead.json" || true
 python3 - "$tmp/dead.json" "$GF/05_no_answer.in" "$GA/04_transfer_segments.in" "$tmp/bad/$badbody" <<'PY' ||
 import json, sys
-dl = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda d: d["pbx"])
+dl = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda d: (d["pbx"], d["reason"]))
 raw = lambda p: open(p, "rb").read()
-want = [("fs-cdr", "freeswitch-json-cdr", "wrong bearer token", raw(sys.argv[2])),
+want = [("fs-cdr", "freeswitch-json-cdr", "wrong basic password", raw(sys.argv[2])),
+        ("fs-cdr", "freeswitch-json-cdr", "wrong bearer token", raw(sys.argv[2])),
         ("pbx-1", "amazon-connect-ctr", "bad X-Amz-Firehose-Access-Key", raw(sys.argv[3])),
         ("tw-voice", "twilio-voice", "bad X-Twilio-Signature", raw(sys.argv[4]))]
 assert len(dl) == len(want), [(d["pbx"], d["reason"]) for d in dl]
