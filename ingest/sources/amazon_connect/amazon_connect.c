@@ -356,13 +356,6 @@ static int map_ctr(struct ac *a, json_t *j)
             ev->side = side;
             if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
         }
-        if (c.t_acw_end) {
-            NEW(CP_KIND_WRAPUP_END, c.t_acw_end);
-            ev->queue = c.queue;
-            ev->agent = c.agent;
-            ev->acw = c.acw;
-            if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
-        }
     }
 
     NEW(CP_KIND_CDR, ts);
@@ -390,11 +383,22 @@ static int map_ctr(struct ac *a, json_t *j)
     add_x(ev, "agent_attempts", c.attempts);
     add_x(ev, "routing_profile", c.routing_profile);
     add_x(ev, "last_update", c.last_update);
-#undef NEW
     /* A CTR re-sent unchanged dedupes; one re-sent with more data (a later
      * LastUpdateTimestamp) is a newer summary of the same contact. */
     const char *id_cdr[] = {c.contact, c.last_update};
-    return finish(a, ev, id_cdr, 2);
+    if ((rc = finish(a, ev, id_cdr, 2)) < 0) return rc;
+    /* The end of after-contact work comes after the summary: it is what completes the call
+     * downstream, and an updated CTR's new summary must reach the call while it is still
+     * open (a summary after it would open the finished call again: 06_duplicates_and_update). */
+    if (agent && c.t_acw_end) {
+        NEW(CP_KIND_WRAPUP_END, c.t_acw_end);
+        ev->queue = c.queue;
+        ev->agent = c.agent;
+        ev->acw = c.acw;
+        if ((rc = finish(a, ev, id_contact, 1)) < 0) return rc;
+    }
+#undef NEW
+    return 0;
 }
 
 /* ---- one element: base64 data with CTRs, or a CTR object ---------------------------------- */
