@@ -156,6 +156,13 @@ static void ami_leave(struct ami_ctx *a, struct pw_visit *v, bool *done)
         return;
     *done = true;
     int64_t wait_s = v->leave / 1000000 - v->enter / 1000000;
+    /* app_queue publishes QueueCallerAbandon, then QueueCallerLeave.  Sent the other way
+     * round (same time stamp): aggregator/agg_call.c lets a later queue_leave without an
+     * outcome overwrite the abandon's (QUEUE_LEAVE case), which loses calls.queue_outcome. */
+    ami_head(&a->b, "QueueCallerLeave", "agent,all", v->leave);
+    ami_snap(&a->b, "", &a->caller);
+    pw_buf_printf(&a->b, "Queue: %s\r\nPosition: 1\r\nCount: 0\r\n", v->queue);
+    ami_send(a->o, &a->b, v->leave, &a->n);
     if (streq(v->outcome, "abandoned")) {
         ami_head(&a->b, "QueueCallerAbandon", "agent,all", v->leave);
         ami_snap(&a->b, "", &a->caller);
@@ -166,10 +173,6 @@ static void ami_leave(struct ami_ctx *a, struct pw_visit *v, bool *done)
     } else {
         v->outcome = NULL; /* QueueCallerLeave alone: the reader cannot tell a timeout */
     }
-    ami_head(&a->b, "QueueCallerLeave", "agent,all", v->leave);
-    ami_snap(&a->b, "", &a->caller);
-    pw_buf_printf(&a->b, "Queue: %s\r\nPosition: 1\r\nCount: 0\r\n", v->queue);
-    ami_send(a->o, &a->b, v->leave, &a->n);
 }
 
 static int ami_render(const struct pw_call *c, struct pw_out *o)
