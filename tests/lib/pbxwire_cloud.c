@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- shared helpers ---- */
 
@@ -38,7 +39,7 @@ static void twilio_sid(char *out, size_t cap, const char *prefix, uint64_t a, ui
 }
 
 /* A version-4 shaped UUID from two numbers. */
-__attribute__((unused)) static void uuid_of(char *out, size_t cap, uint64_t a, uint64_t b)
+static void uuid_of(char *out, size_t cap, uint64_t a, uint64_t b)
 {
     uint64_t h = mix(a, b), l = mix(b, a ^ 0x5555);
     snprintf(out, cap, "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
@@ -52,7 +53,7 @@ static void civil(int64_t us, int *y, int *mo, int *d, int *h, int *mi, int *s)
 }
 
 /* ISO-8601 UTC with milliseconds, as Connect writes its timestamps. */
-__attribute__((unused)) static void iso_ms(int64_t us, char *out, size_t cap)
+static void iso_ms(int64_t us, char *out, size_t cap)
 {
     int y, mo, d, h, mi, s;
     civil(us, &y, &mo, &d, &h, &mi, &s);
@@ -319,5 +320,242 @@ const struct pw_wire pw_wire_twilio_voice = {
     .http_request = tv_request,
 };
 
-const struct pw_wire pw_wire_connect = {.name = "connect", .format = "amazon-connect-ctr", .transport = PW_HTTP};
+/* ---- connect: Amazon Connect contact trace records through a Firehose HTTP endpoint ---- */
+
+static void j_time(struct pw_buf *b, const char *k, int64_t us)
+{
+    char iso[40];
+    if (us < 0) {
+        pw_buf_printf(b, "\"%s\":null,", k);
+        return;
+    }
+    iso_ms(us, iso, sizeof iso);
+    pw_buf_printf(b, "\"%s\":\"%s\",", k, iso);
+}
+
+/* Whole seconds, rounded, as Connect reports durations. */
+static long long secs(int64_t us)
+{
+    return (long long)((us + 500000) / 1000000);
+}
+
+#define CONNECT_ARN "arn:aws:connect:eu-central-1:123456789012:instance/8f1c2d3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
+
+/*
+ * One CTR.  `full`: after-contact work has ended (the update Connect sends then); without
+ * it, the record Connect sends at the disconnect while the agent is still in ACW.
+ */
+static void ctr_json(const struct pw_call *c, const char *contact, bool full, int64_t last_update,
+                     struct pw_buf *b)
+{
+    const struct pw_truth *t = c->truth;
+    const struct pw_segment *s = &t->seg;
+    bool in = strcmp(t->dir, "inbound") == 0;
+    bool answered = s->present;
+    pw_buf_str(b, "{\"AWSAccountId\":\"123456789012\",\"AWSContactTraceRecordFormatVersion\":"
+                  "\"2017-03-10\",");
+    if (answered) {
+        int64_t hold = 0, longest = 0;
+        for (int i = 0; i < s->n_holds; i++) {
+            int64_t h = s->holds[i][1] - s->holds[i][0];
+            hold += h;
+            longest = h > longest ? h : longest;
+        }
+        if (s->cdr_hold > 0)
+            hold = longest = s->cdr_hold;
+        pw_buf_printf(b, "\"Agent\":{\"ARN\":\"" CONNECT_ARN "/agent/%016" PRIx64 "\",",
+                      str_key(s->agent, 5));
+        if (full) {
+            pw_buf_printf(b, "\"AfterContactWorkDuration\":%lld,",
+                          secs(s->wrapup_end - s->complete));
+            j_time(b, "AfterContactWorkEndTimestamp", s->wrapup_end);
+        }
+        j_time(b, "AfterContactWorkStartTimestamp", s->complete);
+        pw_buf_printf(b, "\"AgentInteractionDuration\":%lld,",
+                      secs(s->complete - s->connect - hold));
+        j_time(b, "ConnectedToAgentTimestamp", s->connect);
+        pw_buf_printf(b,
+                      "\"CustomerHoldDuration\":%lld,\"HierarchyGroups\":null,"
+                      "\"LongestHoldDuration\":%lld,\"NumberOfHolds\":%d,\"RoutingProfile\":{"
+                      "\"ARN\":\"" CONNECT_ARN "/routing-profile/rp1\",\"Name\":\"%s\"},"
+                      "\"Username\":\"%s\"},",
+                      secs(hold), secs(longest), s->n_holds,
+                      in ? "Inbound Routing Profile" : "Outbound Routing Profile", s->agent);
+    } else {
+        pw_buf_str(b, "\"Agent\":null,");
+    }
+    int attempts = (answered && in ? 1 : 0) + (t->n_v ? t->v[0].n_noanswer : 0);
+    pw_buf_printf(b, "\"AgentConnectionAttempts\":%d,\"Attributes\":{\"pbx\":\"%s\"},"
+                     "\"Channel\":\"VOICE\",\"ContactId\":\"%s\",",
+                  attempts, c->pbx->name, contact);
+    j_time(b, "ConnectedToSystemTimestamp",
+           in ? t->start + 400000 : (strcmp(t->disp, "answered") == 0 ? t->answer : -1));
+    pw_buf_printf(b, "\"CustomerEndpoint\":{\"Address\":\"%s\",\"Type\":\"TELEPHONE_NUMBER\"},",
+                  in ? t->from : t->to);
+    const char *reason;
+    if (!in)
+        reason = answered ? "CUSTOMER_DISCONNECT" : "OTHER";
+    else if (answered)
+        reason = t->side && strcmp(t->side, "agent") == 0 ? "AGENT_DISCONNECT" : "CUSTOMER_DISCONNECT";
+    else
+        reason = strcmp(t->v[0].outcome, "timeout") == 0 ? "CONTACT_FLOW_DISCONNECT"
+                                                         : "CUSTOMER_DISCONNECT";
+    pw_buf_printf(b, "\"DisconnectReason\":\"%s\",", reason);
+    j_time(b, "DisconnectTimestamp", t->end);
+    pw_buf_str(b, "\"InitialContactId\":null,");
+    pw_buf_printf(b, "\"InitiationMethod\":\"%s\",", in ? "INBOUND" : "OUTBOUND");
+    j_time(b, "InitiationTimestamp", t->start);
+    pw_buf_str(b, "\"InstanceARN\":\"" CONNECT_ARN "\",");
+    j_time(b, "LastUpdateTimestamp", last_update);
+    pw_buf_str(b, "\"MediaStreams\":[{\"Type\":\"AUDIO\"}],\"NextContactId\":null,"
+                  "\"PreviousContactId\":null,");
+    if (in) {
+        const struct pw_visit *v = &t->v[0];
+        int64_t deq = v->connect >= 0 ? v->connect : v->leave;
+        pw_buf_printf(b, "\"Queue\":{\"ARN\":\"" CONNECT_ARN "/queue/%016" PRIx64 "\",",
+                      str_key(v->queue, 9));
+        j_time(b, "DequeueTimestamp", deq);
+        pw_buf_printf(b, "\"Duration\":%lld,", secs(deq - v->enter));
+        j_time(b, "EnqueueTimestamp", v->enter);
+        pw_buf_printf(b, "\"Name\":\"%s\"},", v->queue);
+    } else {
+        pw_buf_str(b, "\"Queue\":null,");
+    }
+    pw_buf_printf(b, "\"Recording\":null,\"Recordings\":null,\"SystemEndpoint\":{\"Address\":"
+                     "\"%s\",\"Type\":\"TELEPHONE_NUMBER\"},\"TransferCompletedTimestamp\":null,"
+                     "\"TransferredToEndpoint\":null}",
+                  in ? t->to : t->from);
+}
+
+/*
+ * Connect writes a CTR when the contact disconnects and an updated one (same ContactId, later
+ * LastUpdateTimestamp) when the agent's after-contact work ends; Firehose delivers at least
+ * once, so some records come twice.  What the records tell, mapped as the parser README says:
+ * the CTR carries no wrap-up code and no RONA (only AgentConnectionAttempts), the contact
+ * flow answers every inbound call (ConnectedToSystemTimestamp: disposition answered), and the
+ * agent's talk ends where after-contact work starts.
+ */
+static int ctr_render(const struct pw_call *c, struct pw_out *o)
+{
+    struct pw_truth *t = c->truth;
+    bool in = strcmp(t->dir, "inbound") == 0;
+    /*
+     * A transfer makes a second contact (InitialContactId/PreviousContactId) whose CTR comes
+     * minutes after the first one's; the aggregator has closed and written the call at the
+     * first CTR by then (see the report), so transferred calls stay out of this fleet.
+     */
+    if (in && (t->n_v > 1 || t->v[0].transfer_out >= 0))
+        return 0;
+    char contact[40];
+    uuid_of(contact, sizeof contact, call_key(c, 21), c->idx);
+    struct pw_buf b = {0};
+    int n = 0;
+    bool acw = t->seg.present && in && t->seg.wrapup_end > t->seg.complete;
+    int64_t first = t->end + 1500000; /* LastUpdateTimestamp of the first CTR */
+    ctr_json(c, contact, !acw, first, &b);
+    pw_record(o, first + 2000000, b.p, b.len);
+    n++;
+    if (acw) {
+        if (c->idx % 3 == 0) { /* Firehose delivers the first CTR again */
+            pw_record(o, first + 3000000, b.p, b.len);
+            n++;
+        }
+        b.len = 0;
+        int64_t upd = t->seg.wrapup_end + 1500000;
+        ctr_json(c, contact, true, upd, &b);
+        pw_record(o, upd + 2000000, b.p, b.len);
+        n++;
+    }
+    free(b.p);
+
+    t->call = pw_strdup(o, contact);
+    t->cdr = true;
+    t->from_name = NULL;
+    if (!in) {
+        /* OUTBOUND: from the system endpoint to the customer (the parser swaps them back);
+         * the agent's side is connected when the customer answers. */
+        if (t->seg.present) {
+            t->seg.wrapup_end = t->seg.complete = t->end;
+            t->disp = "answered";
+            t->side = "caller";
+        } else {
+            t->answer = -1;
+            t->disp = NULL; /* DisconnectReason OTHER, nobody connected: unknown */
+            t->side = NULL;
+        }
+    } else {
+        t->disp = "answered"; /* the contact flow answered (ConnectedToSystemTimestamp) */
+        struct pw_visit *v = &t->v[0];
+        v->n_noanswer = 0;
+        if (!t->seg.present)
+            t->side = strcmp(v->outcome, "timeout") == 0 ? "system" : "caller";
+    }
+    t->final_to = NULL;
+    if (t->seg.present) {
+        t->seg.wrapup = NULL;
+        /* The aggregator keeps no hold from a CTR (see the report): talk includes it. */
+        t->seg.n_holds = 0;
+        t->seg.cdr_hold = 0;
+    }
+    return n;
+}
+
+static void ctr_yaml(FILE *f, const struct pw_pbx *p)
+{
+    (void)p;
+    fprintf(f, ", access_key: \"env:%s\"", pw_secret_env());
+}
+
+/* The LastUpdateTimestamp of a CTR in ms (the Firehose request's own time is near it). */
+static long long ctr_last_update_ms(const struct pw_rec *r)
+{
+    const char *k = memmem(r->p, r->len, "\"LastUpdateTimestamp\":\"", 23);
+    int y, mo, d, h, mi, s, ms;
+    if (!k || sscanf(k + 23, "%d-%d-%dT%d:%d:%d.%dZ", &y, &mo, &d, &h, &mi, &s, &ms) != 7)
+        return 0;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = s};
+    return (long long)timegm(&tm) * 1000 + ms;
+}
+
+static void ctr_request(const struct pw_pbx *p, const struct pw_rec *recs, int n,
+                        struct pw_buf *req)
+{
+    struct pw_buf body = {0};
+    char rid[40];
+    uuid_of(rid, sizeof rid, str_key(recs[0].p, (uint64_t)n), (uint64_t)p->index);
+    pw_buf_printf(&body, "{\"requestId\":\"%s\",\"timestamp\":%lld,\"records\":[", rid,
+                  ctr_last_update_ms(&recs[n - 1]) + 2000);
+    for (int i = 0; i < n; i++) {
+        unsigned char *b64 = malloc(recs[i].len / 3 * 4 + 8);
+        if (!b64)
+            exit(2);
+        int m = EVP_EncodeBlock(b64, (const unsigned char *)recs[i].p, (int)recs[i].len);
+        pw_buf_printf(&body, "%s{\"data\":\"", i ? "," : "");
+        pw_buf_add(&body, b64, (size_t)m);
+        pw_buf_str(&body, "\"}");
+        free(b64);
+    }
+    pw_buf_str(&body, "]}");
+    pw_buf_printf(req,
+                  "POST /firehose HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: Amazon "
+                  "Kinesis Data Firehose Agent/1.0\r\nContent-Type: application/json\r\n"
+                  "X-Amz-Firehose-Protocol-Version: 1.0\r\nX-Amz-Firehose-Request-Id: %s\r\n"
+                  "X-Amz-Firehose-Source-Arn: arn:aws:firehose:eu-central-1:123456789012:"
+                  "deliverystream/%s-ctr\r\nX-Amz-Firehose-Access-Key: %s\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  p->port, rid, p->name, pw_secret(), body.len);
+    pw_buf_add(req, body.p, body.len);
+    free(body.p);
+}
+
+const struct pw_wire pw_wire_connect = {
+    .name = "connect",
+    .format = "amazon-connect-ctr",
+    .transport = PW_HTTP,
+    .render = ctr_render,
+    .source_yaml = ctr_yaml,
+    .http_batch = 50,
+    .http_request = ctr_request,
+};
 const struct pw_wire pw_wire_taskrouter = {.name = "taskrouter", .format = "twilio-taskrouter", .transport = PW_HTTP};
