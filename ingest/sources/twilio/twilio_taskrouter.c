@@ -214,7 +214,33 @@ static int taskrouter_parse(void *state, const struct cp_source_ctx *ctx, const 
         return rc;
     }
     /* A retried callback names the same task, reservation, type and time. */
-    return cp_twilio_finish(&t, &ev, ids, 3, rec, len, out);
+    if ((rc = cp_twilio_finish(&t, &ev, ids, 3, rec, len, out)) < 0) return rc;
+    /*
+     * The task left the agent (task.wrapup: the call hung up, the worker wraps up) or was
+     * canceled: for this source that is the end of the call.  Without it a call known only
+     * from TaskRouter would never end downstream (it shares no `pbx` with a twilio-voice
+     * source, whose call_end would otherwise close it).
+     */
+    if (ev.kind != CP_KIND_AGENT_COMPLETE && ev.kind != CP_KIND_QUEUE_LEAVE) return rc;
+    struct cp_event end = ev;
+    end.kind = CP_KIND_CALL_END;
+    end.event_id = NULL;
+    end.agent = NULL;
+    end.agent_name = NULL;
+    end.queue = NULL;
+    end.wait = -1;
+    end.qout = CP_QOUT_UNKNOWN;
+    if (ev.kind == CP_KIND_AGENT_COMPLETE) {
+        end.disp = CP_DISP_ANSWERED;
+    } else if (ev.qout == CP_QOUT_TIMEOUT) {
+        end.disp = CP_DISP_NO_ANSWER;
+        end.side = CP_SIDE_SYSTEM;
+    } else {
+        end.disp = CP_DISP_CANCELED;
+        end.side = CP_SIDE_CALLER;
+    }
+    int rc2 = cp_twilio_finish(&t, &end, ids, 3, rec, len, out);
+    return rc2 < 0 ? rc2 : rc + rc2;
 }
 
 const struct cp_source_format cp_source_twilio_taskrouter = {
