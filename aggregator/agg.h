@@ -44,6 +44,7 @@ struct agg_cfg {
     int64_t flush_max_events;
     int64_t wrapup_wait_ms;      /* after a call ends, how long to wait for its wrap-up */
     int64_t open_call_timeout_ms; /* event time without news after which a call is force-closed */
+    int64_t unended_wait_ms;      /* a settled call whose source never ends it closes after this */
     int64_t queue_now_interval_ms;
     int64_t settings_refresh_ms;
     struct agg_route_cfg *routes;

@@ -565,6 +565,20 @@ bool agg_call_ended(const struct agg_call *c)
     return c->t_end != 0;
 }
 
+bool agg_call_settled(const struct agg_call *c)
+{
+    if (c->t_end || c->n_visits == 0)
+        return false;
+    for (uint32_t i = 0; i < c->n_visits; i++) {
+        const struct agg_visit *v = &c->visits[i];
+        if (v->queue && v->t_enter && !v->t_connect && !v->t_leave)
+            return false; /* still waiting */
+        if (v->t_connect && !v->t_complete)
+            return false; /* still talking */
+    }
+    return true;
+}
+
 bool agg_call_complete(const struct agg_call *c)
 {
     if (!c->t_end)

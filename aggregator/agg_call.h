@@ -139,6 +139,12 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
 
 /* True once the call has ended and every booking that can happen has happened. */
 bool agg_call_complete(const struct agg_call *c);
+/*
+ * True when a call that never ended has nothing in progress: it met a queue or an agent, no
+ * caller is waiting in a queue and no agent is talking.  Sources that never send a call's end
+ * (Asterisk queue_log) leave such calls; the caller closes them after `unended_wait`.
+ */
+bool agg_call_settled(const struct agg_call *c);
 /* True once the call has ended (call_end or cdr) even if wrap-up may still follow. */
 bool agg_call_ended(const struct agg_call *c);
 /*

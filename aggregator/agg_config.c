@@ -53,6 +53,11 @@ static const struct cp_config_field agg_fields[] = {
     {CP_CFG_AT_KEY("wrapup_wait", struct agg_cfg, wrapup_wait_ms), CP_CFG_DURATION,
      .dflt = "10m", .min = 0, .max = 86400000,
      .help = "after a call ends, how long (event time; wall time on a quiet partition) to wait for its wrap-up"},
+    {CP_CFG_AT_KEY("unended_wait", struct agg_cfg, unended_wait_ms), CP_CFG_DURATION,
+     .dflt = "10m", .min = 0, .max = 86400000,
+     .help = "a call whose source never says it ended (Asterisk queue_log) is closed this long (event "
+             "time; wall time on a quiet partition) after its last event, once no caller waits in a "
+             "queue and no agent talks"},
     {CP_CFG_AT_KEY("open_call_timeout", struct agg_cfg, open_call_timeout_ms), CP_CFG_DURATION,
      .dflt = "4h", .min = 60000, .max = 604800000,
      .help = "event time without news after which a call that never ended is closed (counted)"},

@@ -343,7 +343,8 @@ static int handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_aren
     return 1;
 }
 
-/* Calls that ended but wait for a wrap-up that never comes, and calls that never end. */
+/* Calls that ended but wait for a wrap-up that never comes, settled calls whose source never
+ * ends them, and calls that never end. */
 static void sweep(struct agg *agg)
 {
     int64_t now = cp_time_now_us();
@@ -362,6 +363,13 @@ static void sweep(struct agg *agg)
             bool quiet = now - pt->last_event_wall_us >= wait_us && now - o->ended_wall_us >= wait_us;
             if (o->ended_wall_us &&
                 (pt->watermark_us - o->call->t_end >= wait_us || quiet)) {
+                o->dirty = true;
+                finish_call(agg, o, false);
+            } else if (!o->ended_wall_us && agg_call_settled(o->call) &&
+                       (pt->watermark_us - o->call->t_last >= agg->cfg->unended_wait_ms * 1000 ||
+                        now - pt->last_event_wall_us >= agg->cfg->unended_wait_ms * 1000)) {
+                /* Its source never ends calls (queue_log): nothing is in progress and
+                 * nothing came for unended_wait, so this is how it ended. */
                 o->dirty = true;
                 finish_call(agg, o, false);
             } else if (!o->ended_wall_us &&

@@ -30,6 +30,8 @@ SPEED=${DEMO_SPEED:-60}
 export STACK_PBX=${DEMO_PBX:-40} STACK_SEED=${DEMO_SEED:-1} STACK_WIRES=${DEMO_WIRES:-all}
 # Simulated wrap-up ends at most 60 s after talk; formats without wrap-up close after this.
 export STACK_WRAPUP_WAIT=70s
+# queue_log never says a call ended: such a call closes this long after its last line.
+export STACK_UNENDED_WAIT=70s
 REPORT_DIR=$BUILD/demo
 mkdir -p "$REPORT_DIR"
 

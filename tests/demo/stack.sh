@@ -10,7 +10,8 @@
 # Knobs (environment): STACK_PBX (40), STACK_SEED (1), STACK_PARTS (12 partitions),
 # STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms),
 # STACK_WIRES (what the PBXs speak: pbxsim -F, default "json"; "all" = every vendor format),
-# STACK_WRAPUP_WAIT (aggregator wrapup_wait, 2m), BUILD, CALLPIPE_ROOT.
+# STACK_WRAPUP_WAIT (aggregator wrapup_wait, 2m), STACK_UNENDED_WAIT (aggregator unended_wait,
+# 10m), BUILD, CALLPIPE_ROOT.
 # Everything listens on 127.0.0.1 only; PIDs are in DIR/pids (one "name pid" per line) so
 # another shell can stop the stack (demo.sh stop).
 #
@@ -155,6 +156,7 @@ stack_start_aggregator() {
         echo "postgres: {dsn: \"$CALLPIPE_PG_WRITER_DSN\"}"
         echo "flush_interval: $STACK_FLUSH"
         echo "wrapup_wait: $STACK_WRAPUP_WAIT"
+        echo "unended_wait: ${STACK_UNENDED_WAIT:-10m}"
         echo "routes:"
         local r o qs ts
         for r in "${STACK_ROUTES[@]}"; do

@@ -28,6 +28,8 @@ export STACK_SEED=${E2E_SEED:-3} STACK_PBX=${E2E_PBX:-40} STACK_WIRES=${E2E_WIRE
 # Wrap-up events come at most 60 s (simulated) after talk ends; calls of formats without any
 # wrap-up close after this much event time (or wall time once their partition is quiet).
 export STACK_WRAPUP_WAIT=70s
+# queue_log never says a call ended: such a call closes this long after its last line.
+export STACK_UNENDED_WAIT=70s
 SECS=${E2E_SECONDS:-30}
 
 stack_init "$(mktemp -d /tmp/callpipe-e2e.XXXXXX)"

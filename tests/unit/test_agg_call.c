@@ -677,6 +677,47 @@ static void test_transferred_in_at_the_transfer(void **state)
     agg_call_destroy(c);
 }
 
+/* queue_log never says a call ended: settled once nobody waits and nobody talks. */
+static void test_settled_without_end(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    struct agg_call *c = newcall();
+    assert_false(agg_call_settled(c)); /* nothing known yet */
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    assert_false(agg_call_settled(c)); /* waiting */
+    struct cp_event e = mk(CP_KIND_AGENT_CONNECT, 10000, "sales");
+    e.agent = "a7";
+    apply(c, e, &t);
+    assert_false(agg_call_settled(c)); /* talking */
+    e = mk(CP_KIND_TRANSFER, 70000, "sales");
+    apply(c, e, &t);
+    apply(c, mk(CP_KIND_AGENT_COMPLETE, 70000, "sales"), &t);
+    assert_true(agg_call_settled(c)); /* between the transfer and the next queue */
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 71000, "care"), &t);
+    assert_false(agg_call_settled(c)); /* waiting again */
+    e = mk(CP_KIND_QUEUE_LEAVE, 90000, "care");
+    e.qout = CP_QOUT_ABANDONED;
+    apply(c, e, &t);
+    assert_true(agg_call_settled(c));
+    assert_false(agg_call_complete(c)); /* never ended: only the caller's wait closes it */
+    struct agg_call_row r;
+    agg_call_finish(c, &t.sink, false, &r);
+    assert_int_equal(r.ended_us, (T0 + 90) * 1000000);
+    assert_int_equal(r.talk_ms, 60000);
+    assert_int_equal(row(&t, "care", T0)->abandoned, 1);
+    assert_int_equal(row(&t, "sales", T0)->handled, 1);
+    agg_call_destroy(c);
+
+    /* A call that ended is never "settled": the wrap-up wait applies instead. */
+    c = newcall();
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    e = mk(CP_KIND_CALL_END, 5000, NULL);
+    apply(c, e, &t);
+    assert_false(agg_call_settled(c));
+    agg_call_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_settings_at_the_answer),
         cmocka_unit_test(test_row_names_the_last_queue),
         cmocka_unit_test(test_transferred_in_at_the_transfer),
+        cmocka_unit_test(test_settled_without_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
