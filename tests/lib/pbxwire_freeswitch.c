@@ -2,6 +2,7 @@
 #include "pbxwire.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -836,14 +837,27 @@ static int jcdr_render(const struct pw_call *c, struct pw_out *o)
 }
 
 /*
- * The collector requires a bearer token on HTTP sources.  mod_json_cdr itself can only send
- * Basic/Digest credentials (`auth-scheme`, `cred`), so a deployment puts a proxy in front that
- * adds the token; the request below is what reaches the collector through it.
+ * mod_json_cdr can only send Basic/Digest credentials (`auth-scheme`, `cred`): the collector
+ * takes its source token as the Basic password, so the PBX sends cred=freeswitch:<token>.
  */
 static void jcdr_yaml(FILE *f, const struct pw_pbx *p)
 {
     (void)p;
     fprintf(f, ", token: \"env:%s\"", pw_secret_env());
+}
+
+/* base64("freeswitch:" + token), computed once. */
+static const char *basic_cred(void)
+{
+    static char out[512];
+    if (!out[0]) {
+        char plain[300];
+        int n = snprintf(plain, sizeof plain, "freeswitch:%s", pw_secret());
+        if (n < 0 || (size_t)n >= sizeof plain)
+            n = 0;
+        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)plain, n);
+    }
+    return out;
 }
 
 static void jcdr_http_request(const struct pw_pbx *p, const struct pw_rec *recs, int n,
@@ -857,9 +871,9 @@ static void jcdr_http_request(const struct pw_pbx *p, const struct pw_rec *recs,
             ct = "application/x-www-form-base64-encoded";
         pw_buf_printf(req,
                       "POST /cdr HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: freeswitch-json/1.0\r\n"
-                      "Accept: */*\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\n"
+                      "Accept: */*\r\nAuthorization: Basic %s\r\nContent-Type: %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
-                      p->port, pw_secret(), ct, recs[i].len);
+                      p->port, basic_cred(), ct, recs[i].len);
         pw_buf_add(req, recs[i].p, recs[i].len);
     }
 }
