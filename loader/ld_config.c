@@ -20,7 +20,7 @@ static const struct cp_config_field field_fields[] = {
     {CP_CFG_AT(struct ld_field_cfg, transform), CP_CFG_ENUM, .enum_names = xform_names,
      .dflt = "text", .help = "text, e164, datetime, date, seconds, picklist, constant, key"},
     {CP_CFG_AT(struct ld_field_cfg, map), CP_CFG_STRING,
-     .help = "picklist: \"from=To,...\" with an optional \"*=Default\""},
+     .help = "picklist: \"from=To,...\" with an optional \"*=Default\" and \"(null)=X\" for an unknown value"},
     {CP_CFG_AT(struct ld_field_cfg, value), CP_CFG_STRING, .help = "constant: the value"},
     {CP_CFG_AT(struct ld_field_cfg, country), CP_CFG_STRING,
      .help = "e164: calling code for national numbers (\"1\", \"44\"); empty = only "

@@ -194,8 +194,10 @@ orgs:
       - {field: CallStartDateTime, source: started_at, transform: datetime}
       - {field: CallEndDateTime, source: ended_at, transform: datetime}
       - {field: CallDurationInSeconds, source: duration_ms, transform: seconds}
+      # CallType is required on VoiceCall; Asterisk and some CUCM records do not say the
+      # direction, and this org's calls are mostly inbound service calls: book those as Inbound.
       - {field: CallType, source: direction, transform: picklist,
-         map: "inbound=Inbound,outbound=Outbound,internal=InternalCall"}
+         map: "inbound=Inbound,outbound=Outbound,internal=InternalCall,(null)=Inbound"}
       - {field: CallDisposition, source: disposition, transform: picklist,
          map: "answered=completed,*=failed"}
       - {field: FromPhoneNumber, source: from_number, transform: e164, country: "49"}

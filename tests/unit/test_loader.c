@@ -235,6 +235,12 @@ static void test_picklist(void **state)
     assert_null(ld_picklist(map, "other", buf, sizeof buf));
     assert_string_equal(ld_picklist("answered=completed,*=failed", "busy", buf, sizeof buf),
                         "failed");
+    /* Unknown (NULL) values: only "(null)=X" maps them; "*" is for known values. */
+    assert_null(ld_picklist("answered=completed,*=failed", NULL, buf, sizeof buf));
+    assert_string_equal(ld_picklist("inbound=Inbound,(null)=Inbound,*=Other", NULL, buf, sizeof buf),
+                        "Inbound");
+    assert_string_equal(ld_picklist("(null)=Inbound,*=Other", "outbound", buf, sizeof buf),
+                        "Other");
     assert_int_equal(ld_picklist_check(map), 0);
     assert_int_equal(ld_picklist_check("a=A,,b"), CP_ERR_PARSE);
     assert_int_equal(ld_picklist_check("=A"), CP_ERR_PARSE);
