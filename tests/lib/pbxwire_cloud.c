@@ -558,4 +558,175 @@ const struct pw_wire pw_wire_connect = {
     .http_batch = 50,
     .http_request = ctr_request,
 };
-const struct pw_wire pw_wire_taskrouter = {.name = "taskrouter", .format = "twilio-taskrouter", .transport = PW_HTTP};
+/* ---- taskrouter: TaskRouter event callbacks of the voice tasks <Enqueue> makes ---- */
+
+struct tr_ctx {
+    const struct pw_call *c;
+    struct pw_out *o;
+    char task[40], call[40], queue_sid[40], attrs[512];
+    const char *queue;
+    int64_t created;
+};
+
+static void worker_sid(const struct pw_call *c, const char *agent, char *out, size_t cap)
+{
+    twilio_sid(out, cap, "WK", str_key(agent, 31), (uint64_t)c->pbx->index);
+}
+
+/* One event callback; worker/reservation NULL for task events. */
+static void tr_event(struct tr_ctx *x, const char *type, int64_t ts, const char *agent,
+                     const char *reservation, const char *extra_k, const char *extra_v)
+{
+    char acc[40], ws[40], wf[40], ch[40], wk[40], tsb[32];
+    account_sid(x->c->pbx, acc, sizeof acc);
+    twilio_sid(ws, sizeof ws, "WS", (uint64_t)x->c->pbx->index, 41);
+    twilio_sid(wf, sizeof wf, "WW", (uint64_t)x->c->pbx->index, 43);
+    twilio_sid(ch, sizeof ch, "TC", (uint64_t)x->c->pbx->index, 47);
+    bool res = reservation != NULL;
+    struct form f = {0};
+    form_add(&f, "AccountSid", acc);
+    form_add(&f, "EventDescription", type);
+    form_add(&f, "EventType", type);
+    form_add(&f, "ResourceSid", res ? reservation : x->task);
+    form_add(&f, "ResourceType", res ? "reservation" : "task");
+    if (res)
+        form_add(&f, "ReservationSid", reservation);
+    form_addf(&f, "TaskAge", "%lld", (long long)((ts - x->created) / 1000000));
+    form_add(&f, "TaskAssignmentStatus",
+             strcmp(type, "task.canceled") == 0    ? "canceled"
+             : strcmp(type, "task.completed") == 0 ? "completed"
+             : strcmp(type, "task.wrapup") == 0    ? "wrapping"
+             : strcmp(type, "reservation.accepted") == 0 ? "assigned"
+             : res                                  ? "reserved"
+                                                    : "pending");
+    form_add(&f, "TaskAttributes", x->attrs);
+    form_add(&f, "TaskChannelSid", ch);
+    form_add(&f, "TaskChannelUniqueName", "voice");
+    form_add(&f, "TaskPriority", "0");
+    form_add(&f, "TaskQueueName", x->queue);
+    form_add(&f, "TaskQueueSid", x->queue_sid);
+    form_add(&f, "TaskSid", x->task);
+    if (extra_k)
+        form_add(&f, extra_k, extra_v);
+    snprintf(tsb, sizeof tsb, "%lld", (long long)(ts / 1000000));
+    form_add(&f, "Timestamp", tsb);
+    form_addf(&f, "TimestampMs", "%lld", (long long)(ts / 1000));
+    if (agent) {
+        worker_sid(x->c, agent, wk, sizeof wk);
+        form_add(&f, "WorkerName", agent);
+        form_add(&f, "WorkerSid", wk);
+    }
+    form_add(&f, "WorkflowName", "Default Fifo Workflow");
+    form_add(&f, "WorkflowSid", wf);
+    form_add(&f, "WorkspaceName", "Contact Center");
+    form_add(&f, "WorkspaceSid", ws);
+    pw_record(x->o, ts, f.b.p, f.b.len);
+    free(f.b.p);
+}
+
+/*
+ * The <Enqueue>d caller becomes a task: created and entered into its TaskQueue, offered to
+ * workers as reservations (created, then accepted or timed out: RONA), and it goes to wrap-up
+ * when the call leaves the worker and is completed when the worker finishes wrap-up; a caller
+ * who hangs up in the queue cancels it, and so does the task's TTL (the queue's maximum
+ * wait).  TaskRouter knows nothing of the call before the queue, of holds, wrap-up codes or
+ * outbound calls (no task): those stay out of the truth.
+ */
+static int tr_render(const struct pw_call *c, struct pw_out *o)
+{
+    struct pw_truth *t = c->truth;
+    /* Outbound calls make no task; a transfer makes a second task whose end the aggregator
+     * cannot join with the first (see the report). */
+    if (strcmp(t->dir, "inbound") != 0 || t->n_v != 1 || t->v[0].transfer_out >= 0)
+        return 0;
+    struct tr_ctx x = {.c = c, .o = o};
+    struct pw_visit *v = &t->v[0];
+    twilio_sid(x.task, sizeof x.task, "WT", call_key(c, 51), c->idx);
+    twilio_sid(x.call, sizeof x.call, "CA", call_key(c, 53), c->idx);
+    twilio_sid(x.queue_sid, sizeof x.queue_sid, "WQ", str_key(v->queue, 55),
+               (uint64_t)c->pbx->index);
+    x.queue = v->queue;
+    x.created = v->enter;
+    snprintf(x.attrs, sizeof x.attrs,
+             "{\"call_sid\":\"%s\",\"direction\":\"inbound\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}",
+             x.call, t->from, t->to, t->from_name ? ",\"name\":\"" : "",
+             t->from_name ? t->from_name : "", t->from_name ? "\"" : "");
+    int n = 0;
+    tr_event(&x, "task.created", v->enter, NULL, NULL, NULL, NULL);
+    tr_event(&x, "task-queue.entered", v->enter, NULL, NULL, NULL, NULL);
+    n += 2;
+    int n_res = 0;
+    const char *offered = NULL;
+    char res[40] = "";
+    for (size_t i = 0; i < c->n_ev; i++) {
+        const struct cp_event *e = &c->ev[i];
+        if (e->kind == CP_KIND_AGENT_OFFER) {
+            twilio_sid(res, sizeof res, "WR", call_key(c, 61), (uint64_t)n_res++);
+            offered = e->agent;
+            tr_event(&x, "reservation.created", e->ts, offered, res, NULL, NULL);
+        } else if (e->kind == CP_KIND_AGENT_NOANSWER && offered) {
+            tr_event(&x, "reservation.timeout", e->ts, offered, res, NULL, NULL);
+        } else if (e->kind == CP_KIND_AGENT_CONNECT && offered) {
+            tr_event(&x, "reservation.accepted", e->ts, offered, res, NULL, NULL);
+        } else {
+            continue;
+        }
+        n++;
+    }
+    if (t->seg.present) {
+        tr_event(&x, "task.wrapup", t->seg.complete, NULL, NULL, NULL, NULL);
+        tr_event(&x, "task.completed", t->seg.wrapup_end, NULL, NULL, "TaskCompletedReason",
+                 "Task completed by the worker");
+        n += 2;
+    } else {
+        bool timeout = strcmp(v->outcome, "timeout") == 0;
+        tr_event(&x, "task.canceled", v->leave, NULL, NULL, "TaskCanceledReason",
+                 timeout ? "Task TTL Exceeded" : "hangup");
+        n++;
+    }
+
+    t->call = pw_strdup(o, x.call);
+    t->cdr = false;
+    t->final_to = NULL;
+    t->start = v->enter; /* TaskRouter's first word on the call */
+    if (t->seg.present) {
+        char wk[40];
+        worker_sid(c, t->seg.agent, wk, sizeof wk);
+        t->seg.agent = pw_strdup(o, wk);
+        t->seg.wrapup = NULL;
+        t->seg.n_holds = 0;
+        t->seg.cdr_hold = -1;
+        t->answer = t->seg.connect;
+        t->end = t->seg.complete;
+        t->disp = "answered";
+        t->side = NULL;
+    } else {
+        bool timeout = strcmp(v->outcome, "timeout") == 0;
+        t->answer = -1;
+        t->end = v->leave;
+        t->disp = timeout ? "no_answer" : "canceled";
+        t->side = timeout ? "system" : "caller";
+    }
+    return n;
+}
+
+static void tr_yaml(FILE *f, const struct pw_pbx *p)
+{
+    twilio_yaml(f, p, "taskrouter");
+}
+
+static void tr_request(const struct pw_pbx *p, const struct pw_rec *recs, int n,
+                       struct pw_buf *req)
+{
+    twilio_request(p, "taskrouter", recs, n, req);
+}
+
+const struct pw_wire pw_wire_taskrouter = {
+    .name = "taskrouter",
+    .format = "twilio-taskrouter",
+    .transport = PW_HTTP,
+    .render = tr_render,
+    .source_yaml = tr_yaml,
+    .http_batch = 1,
+    .http_request = tr_request,
+};
