@@ -489,6 +489,11 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
         break;
     case CP_KIND_QUEUE_LEAVE:
         if (ev->queue && (v = find_visit(c, ev->queue, ts, true))) {
+            /* app_queue sends QueueCallerAbandon and then QueueCallerLeave, which gives no
+             * reason: a leave that says nothing never replaces one that said why, and a
+             * booked exit stays as booked. */
+            if (v->b_leave || (ev->qout == CP_QOUT_UNKNOWN && v->t_leave && v->qout != CP_QOUT_UNKNOWN))
+                break;
             v->t_leave = ts;
             v->qout = ev->qout;
         }

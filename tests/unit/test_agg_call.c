@@ -718,6 +718,33 @@ static void test_settled_without_end(void **state)
     agg_call_destroy(c);
 }
 
+/* AMI: QueueCallerAbandon, then QueueCallerLeave (no reason), in either order: abandoned. */
+static void test_leave_without_reason_keeps_abandon(void **state)
+{
+    for (int order = 0; order < 2; order++) {
+        struct test_sink t;
+        sink_init(&t);
+        struct agg_call *c = newcall();
+        apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+        struct cp_event ab = mk(CP_KIND_QUEUE_LEAVE, 40000, "sales");
+        ab.qout = CP_QOUT_ABANDONED;
+        struct cp_event lv = mk(CP_KIND_QUEUE_LEAVE, 40000, "sales");
+        apply(c, order ? lv : ab, &t);
+        apply(c, order ? ab : lv, &t);
+        struct cp_event e = mk(CP_KIND_CALL_END, 40000, NULL);
+        e.disp = CP_DISP_CANCELED;
+        apply(c, e, &t);
+        assert_true(agg_call_complete(c));
+        struct agg_call_row r;
+        agg_call_finish(c, &t.sink, false, &r);
+        assert_int_equal(r.qout, CP_QOUT_ABANDONED);
+        assert_int_equal(r.wait_ms, 40000);
+        assert_int_equal(row(&t, "sales", T0)->abandoned, 1);
+        assert_int_equal(row(&t, "sales", T0)->other_flowout, 0);
+        agg_call_destroy(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_row_names_the_last_queue),
         cmocka_unit_test(test_transferred_in_at_the_transfer),
         cmocka_unit_test(test_settled_without_end),
+        cmocka_unit_test(test_leave_without_reason_keeps_abandon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
