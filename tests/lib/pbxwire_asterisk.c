@@ -156,13 +156,7 @@ static void ami_leave(struct ami_ctx *a, struct pw_visit *v, bool *done)
         return;
     *done = true;
     int64_t wait_s = v->leave / 1000000 - v->enter / 1000000;
-    /* app_queue publishes QueueCallerAbandon, then QueueCallerLeave.  Sent the other way
-     * round (same time stamp): aggregator/agg_call.c lets a later queue_leave without an
-     * outcome overwrite the abandon's (QUEUE_LEAVE case), which loses calls.queue_outcome. */
-    ami_head(&a->b, "QueueCallerLeave", "agent,all", v->leave);
-    ami_snap(&a->b, "", &a->caller);
-    pw_buf_printf(&a->b, "Queue: %s\r\nPosition: 1\r\nCount: 0\r\n", v->queue);
-    ami_send(a->o, &a->b, v->leave, &a->n);
+    /* app_queue publishes QueueCallerAbandon, then QueueCallerLeave (same moment). */
     if (streq(v->outcome, "abandoned")) {
         ami_head(&a->b, "QueueCallerAbandon", "agent,all", v->leave);
         ami_snap(&a->b, "", &a->caller);
@@ -170,7 +164,12 @@ static void ami_leave(struct ami_ctx *a, struct pw_visit *v, bool *done)
                              "\r\n",
                       v->queue, wait_s);
         ami_send(a->o, &a->b, v->leave, &a->n);
-    } else {
+    }
+    ami_head(&a->b, "QueueCallerLeave", "agent,all", v->leave);
+    ami_snap(&a->b, "", &a->caller);
+    pw_buf_printf(&a->b, "Queue: %s\r\nPosition: 1\r\nCount: 0\r\n", v->queue);
+    ami_send(a->o, &a->b, v->leave, &a->n);
+    if (!streq(v->outcome, "abandoned")) {
         v->outcome = NULL; /* QueueCallerLeave alone: the reader cannot tell a timeout */
     }
 }
@@ -584,8 +583,9 @@ static int ql_render(const struct pw_call *c, struct pw_out *o)
     }
     if (t->seg.present) {
         t->seg.connect = pw_floor_s(t->seg.connect);
-        /* after a transfer the segment has no end of its own: it runs to the call's end */
-        t->seg.complete = transferring ? t->end : pw_floor_s(t->seg.complete);
+        /* a transfer line ends the member's segment as COMPLETE* would (app_queue logs it
+         * instead of them) */
+        t->seg.complete = pw_floor_s(t->seg.complete);
         t->seg.wrapup = NULL;
         t->seg.wrapup_end = t->seg.complete;
         t->seg.n_holds = 0;

@@ -216,7 +216,15 @@ static int ql_parse(void *state, const struct cp_source_ctx *ctx, const char *re
         out->reject(out, 0, rec, len, "out of memory");
         return CP_ERR_NOMEM;
     }
-    return cp_ast_emit(ctx, out, ev, SRC_NAME, ids, 5, rec, len);
+    rc = cp_ast_emit(ctx, out, ev, SRC_NAME, ids, 5, rec, len);
+    if (rc < 0 || ev->kind != CP_KIND_TRANSFER)
+        return rc;
+    /* app_queue logs a transfer INSTEAD of COMPLETEAGENT/COMPLETECALLER: the member's part of
+     * the call ends there, so the line also completes the agent's segment (same talk time). */
+    ev->kind = CP_KIND_AGENT_COMPLETE;
+    ev->to = NULL;
+    int rc2 = cp_ast_emit(ctx, out, ev, SRC_NAME, ids, 5, rec, len);
+    return rc2 < 0 ? rc2 : rc + rc2;
 }
 
 const struct cp_source_format cp_source_asterisk_queue_log = {
