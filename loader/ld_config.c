@@ -20,13 +20,17 @@ static const struct cp_config_field field_fields[] = {
     {CP_CFG_AT(struct ld_field_cfg, transform), CP_CFG_ENUM, .enum_names = xform_names,
      .dflt = "text", .help = "text, e164, datetime, date, seconds, picklist, constant, key"},
     {CP_CFG_AT(struct ld_field_cfg, map), CP_CFG_STRING,
-     .help = "picklist: \"from=To,...\" with an optional \"*=Default\" and \"(null)=X\" for an unknown value"},
+     .help = "picklist: \"from=To,...\" with an optional \"*=Default\""},
     {CP_CFG_AT(struct ld_field_cfg, value), CP_CFG_STRING, .help = "constant: the value"},
     {CP_CFG_AT(struct ld_field_cfg, country), CP_CFG_STRING,
      .help = "e164: calling code for national numbers (\"1\", \"44\"); empty = only "
              "international forms are rewritten"},
     {CP_CFG_AT(struct ld_field_cfg, max_length), CP_CFG_INT, .dflt = "0", .min = 0,
      .max = 131072, .help = "text: cut longer values (UTF-8 safe); 0 = no limit"},
+    {CP_CFG_AT_KEY("default", struct ld_field_cfg, dflt), CP_CFG_STRING,
+     .help = "value sent as is when the source column is NULL (unknown), e.g. CallType Inbound "
+             "for VoiceCall (a required field) when a PBX format does not say the direction; "
+             "unset = null"},
 };
 static const struct cp_config_table field_table = CP_CFG_TABLE(struct ld_field_cfg, field_fields);
 

@@ -138,19 +138,7 @@ int ld_picklist_check(const char *map)
     return 0;
 }
 
-static const char *picklist_find(const char *map, const char *val, bool use_default, char *buf,
-                                 size_t cap);
-
-/* `val` NULL: the value is unknown (SQL NULL): only an explicit "(null)=X" entry maps it. */
 const char *ld_picklist(const char *map, const char *val, char *buf, size_t cap)
-{
-    if (!val)
-        return picklist_find(map, "(null)", false, buf, cap);
-    return picklist_find(map, val, true, buf, cap);
-}
-
-static const char *picklist_find(const char *map, const char *val, bool use_default, char *buf,
-                                 size_t cap)
 {
     const char *dflt = NULL;
     size_t dflt_len = 0;
@@ -170,7 +158,7 @@ static const char *picklist_find(const char *map, const char *val, bool use_defa
                 buf[vl] = '\0';
                 return buf;
             }
-            if (use_default && kl == 1 && *p == '*') {
+            if (kl == 1 && *p == '*') {
                 dflt = v;
                 dflt_len = vl;
             }
@@ -206,9 +194,8 @@ int ld_xform_apply(const struct ld_field_cfg *f, const char *raw, char *buf, siz
         return 0;
     }
     if (!raw) {
-        /* Unknown: null, unless a picklist names a value for it ("(null)=Inbound"). */
-        if (f->transform == LD_X_PICKLIST)
-            *out = ld_picklist(f->map, NULL, buf, cap);
+        /* Unknown: the configured default (a required Salesforce field), else null. */
+        *out = f->dflt;
         return 0;
     }
     int rc = 0;

@@ -35,6 +35,7 @@ struct ld_field_cfg {
     char *value;     /* constant */
     char *country;   /* E.164: default country calling code for national numbers, e.g. "1", "49" */
     int max_length;  /* 0 = no limit; longer text is cut on a UTF-8 boundary */
+    char *dflt;      /* sent as is when the source column is NULL; NULL = send null */
 };
 
 struct ld_org_cfg {
@@ -144,8 +145,7 @@ int ld_jwt_build(const char *pem, size_t pem_len, const char *iss, const char *s
 
 /* Writes the normalised number into out; numbers that are not clearly E.164-able are copied. */
 int ld_e164(const char *in, const char *country, char *out, size_t cap);
-/* Looks `val` up in "a=A,b=B,*=Default"; NULL when absent without a default.  val NULL (an
- * unknown value) maps only through an explicit "(null)=X" entry, never through "*".  Pure. */
+/* Looks `val` up in "a=A,b=B,*=Default"; NULL when absent without a default.  Pure. */
 const char *ld_picklist(const char *map, const char *val, char *buf, size_t cap);
 /* Checks a picklist map's syntax; 0 or CP_ERR_PARSE. */
 int ld_picklist_check(const char *map);

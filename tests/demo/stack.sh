@@ -194,14 +194,16 @@ orgs:
       - {field: CallStartDateTime, source: started_at, transform: datetime}
       - {field: CallEndDateTime, source: ended_at, transform: datetime}
       - {field: CallDurationInSeconds, source: duration_ms, transform: seconds}
-      # CallType is required on VoiceCall; Asterisk and some CUCM records do not say the
-      # direction, and this org's calls are mostly inbound service calls: book those as Inbound.
-      - {field: CallType, source: direction, transform: picklist,
-         map: "inbound=Inbound,outbound=Outbound,internal=InternalCall,(null)=Inbound"}
+      # CallType and ToPhoneNumber are required on VoiceCall.  Asterisk and some CUCM records
+      # do not say the direction, queue_log not the dialled number; this org's calls are
+      # inbound service calls to its main number: book unknowns so (an operator's choice).
+      - {field: CallType, source: direction, transform: picklist, default: Inbound,
+         map: "inbound=Inbound,outbound=Outbound,internal=InternalCall"}
       - {field: CallDisposition, source: disposition, transform: picklist,
          map: "answered=completed,*=failed"}
       - {field: FromPhoneNumber, source: from_number, transform: e164, country: "49"}
-      - {field: ToPhoneNumber, source: to_number, transform: e164, country: "49"}
+      - {field: ToPhoneNumber, source: to_number, transform: e164, country: "49",
+         default: "+494000000000"}
       - {field: QueueName, source: queue}
       - {field: CallCenterId, transform: constant, value: "04v000000000001AAA"}
   - name: sf-sales

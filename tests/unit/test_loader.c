@@ -235,12 +235,6 @@ static void test_picklist(void **state)
     assert_null(ld_picklist(map, "other", buf, sizeof buf));
     assert_string_equal(ld_picklist("answered=completed,*=failed", "busy", buf, sizeof buf),
                         "failed");
-    /* Unknown (NULL) values: only "(null)=X" maps them; "*" is for known values. */
-    assert_null(ld_picklist("answered=completed,*=failed", NULL, buf, sizeof buf));
-    assert_string_equal(ld_picklist("inbound=Inbound,(null)=Inbound,*=Other", NULL, buf, sizeof buf),
-                        "Inbound");
-    assert_string_equal(ld_picklist("(null)=Inbound,*=Other", "outbound", buf, sizeof buf),
-                        "Other");
     assert_int_equal(ld_picklist_check(map), 0);
     assert_int_equal(ld_picklist_check("a=A,,b"), CP_ERR_PARSE);
     assert_int_equal(ld_picklist_check("=A"), CP_ERR_PARSE);
@@ -279,6 +273,15 @@ static void test_xform_apply(void **state)
     f.map = "answered=completed,no_answer=failed";
     assert_int_equal(ld_xform_apply(&f, "no_answer", buf, sizeof buf, &out), 0);
     assert_string_equal(out, "failed");
+    /* default: only for an unknown (NULL) value, sent as configured */
+    f.dflt = "Inbound";
+    assert_int_equal(ld_xform_apply(&f, NULL, buf, sizeof buf, &out), 0);
+    assert_string_equal(out, "Inbound");
+    assert_int_equal(ld_xform_apply(&f, "answered", buf, sizeof buf, &out), 0);
+    assert_string_equal(out, "completed");
+    f.dflt = NULL;
+    assert_int_equal(ld_xform_apply(&f, NULL, buf, sizeof buf, &out), 0);
+    assert_null(out);
     assert_int_equal(ld_xform_apply(&f, "busy", buf, sizeof buf, &out), 0);
     assert_null(out);
 
