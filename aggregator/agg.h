@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "agg_call.h"
+#include "agg_closed.h"
 #include "cp_config.h"
 #include "cp_map.h"
 #include "cp_metrics.h"
@@ -45,6 +46,7 @@ struct agg_cfg {
     int64_t wrapup_wait_ms;      /* after a call ends, how long to wait for its wrap-up */
     int64_t open_call_timeout_ms; /* event time without news after which a call is force-closed */
     int64_t unended_wait_ms;      /* a settled call whose source never ends it closes after this */
+    int64_t late_window_ms;       /* written calls are remembered this long (event time) */
     int64_t queue_now_interval_ms;
     int64_t settings_refresh_ms;
     struct agg_route_cfg *routes;
@@ -94,6 +96,7 @@ struct agg_batch {
     struct msgpack_sbuffer *pack; /* reused to encode each open call's event list */
     int64_t n_calls, n_outbox, n_deleted, n_events;
     int64_t min_day, max_day;     /* calls' ended days (for partitions) */
+    bool calls_insert;            /* a calls row exists already: insert around it (agg_batch.c) */
 };
 
 struct agg {
@@ -109,10 +112,12 @@ struct agg {
     atomic_bool pg_ok, kafka_ok;
     int64_t last_flush_us, last_queue_now_us, last_settings_us;
     struct cp_map settings; /* "org\0queue" -> struct agg_settings_list */
+    struct agg_closed closed; /* calls written recently (late events for them are dropped) */
+    bool closed_loaded;       /* the recent calls were read back from PostgreSQL */
     struct cp_metrics *reg;
     struct {
         struct cp_counter *events, *duplicates, *undecodable, *calls, *forced, *pg_errors,
-            *flushes;
+            *flushes, *late;
         struct cp_histogram *flush_seconds, *flush_events;
         struct cp_histogram *copy_seconds; /* the `COPY calls` statement of each flush */
         struct cp_counter *copy_rows;      /* rows that statement wrote */

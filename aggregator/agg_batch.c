@@ -243,6 +243,7 @@ void agg_batch_reset(struct agg_batch *b)
     b->calls.row_fields = b->outbox.row_fields = b->deleted.row_fields = 0;
     b->n_calls = b->n_outbox = b->n_deleted = b->n_events = 0;
     b->min_day = b->max_day = 0;
+    b->calls_insert = false;
 }
 
 void agg_batch_free(struct agg_batch *b)
@@ -735,14 +736,34 @@ static int commit_fn(PGconn *pg, void *arg, struct cp_pg_error *err)
     if (rc || cx->already)
         return rc;
 
-    /* Finished calls: straight COPY (the fast path); the primary key would
-     * reject a duplicate, which exactly-once makes impossible. */
-    if (b->n_calls) {
+    /* Finished calls: straight COPY (the fast path).  A row already there (a late event
+     * reopened a call written longer than late_window ago, with the same end) would fail
+     * the whole transaction on the primary key, and with it every retry: the aggregator
+     * would stall.  So after such a failure the batch goes in through the staging table,
+     * keeping the row that is there, and says how many it skipped. */
+    if (b->n_calls && !b->calls_insert) {
         int64_t t0 = cp_time_mono_us();
         rc = copy_buf(pg, "COPY calls (" CALL_COLS ") FROM STDIN", &b->calls, err);
         cx->copy_us = cp_time_mono_us() - t0;
+        if (rc && strcmp(err->sqlstate, "23505") == 0)
+            b->calls_insert = true; /* the retry takes the careful path */
         if (rc)
             return rc;
+    } else if (b->n_calls) {
+        PGresult *res = NULL;
+        if ((rc = copy_buf(pg, "COPY agg_calls (" CALL_COLS ") FROM STDIN", &b->calls, err)) ||
+            (rc = cp_pg_exec(pg,
+                             "INSERT INTO calls (" CALL_COLS ") SELECT " CALL_COLS
+                             " FROM agg_calls ON CONFLICT DO NOTHING",
+                             0, NULL, &res, err)) < 0)
+            return rc < 0 ? rc : CP_ERR_CONN;
+        int64_t kept = res ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
+        PQclear(res);
+        rc = 0;
+        if (kept < b->n_calls)
+            cp_warn("aggregator", "%lld finished calls were already in the calls table: kept "
+                    "the rows there (raise late_window if late events are this late)",
+                    (long long)(b->n_calls - kept));
     }
 
     /* Interval deltas, merged per key in memory, then one upsert per table. */

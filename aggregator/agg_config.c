@@ -58,6 +58,10 @@ static const struct cp_config_field agg_fields[] = {
      .help = "a call whose source never says it ended (Asterisk queue_log) is closed this long (event "
              "time; wall time on a quiet partition) after its last event, once no caller waits in a "
              "queue and no agent talks"},
+    {CP_CFG_AT_KEY("late_window", struct agg_cfg, late_window_ms), CP_CFG_DURATION,
+     .dflt = "30m", .min = 0, .max = 604800000,
+     .help = "how long (event time) a written call is remembered: its later events are dropped "
+             "and counted (callpipe_aggregator_late_events_total) instead of opening a second call"},
     {CP_CFG_AT_KEY("open_call_timeout", struct agg_cfg, open_call_timeout_ms), CP_CFG_DURATION,
      .dflt = "4h", .min = 60000, .max = 604800000,
      .help = "event time without news after which a call that never ended is closed (counted)"},

@@ -62,6 +62,38 @@ static void drop_partition(struct agg *agg, struct agg_part *pt)
     pt->watermark_us = 0;
 }
 
+/*
+ * The calls written in the last late_window (twice, for clock skew between event and wall
+ * time), so that a restarted aggregator still drops their late events (agg_closed.h).
+ */
+static int load_closed(struct agg *agg, struct cp_pg_error *err)
+{
+    char win[32];
+    snprintf(win, sizeof win, "%lld", (long long)agg->cfg->late_window_ms * 2);
+    const char *params[1] = {win};
+    PGresult *res = NULL;
+    int rc = cp_pg_exec(agg->pg,
+                        "SELECT org, pbx, call_id, floor(extract(epoch FROM ended_at) * "
+                        "1000000)::bigint FROM calls WHERE ended_at > now() - $1::bigint * "
+                        "interval '1 millisecond'",
+                        1, params, &res, err);
+    if (rc < 0)
+        return rc;
+    for (int r = 0; r < PQntuples(res); r++) {
+        char key[1024];
+        size_t kl = call_key(key, sizeof key, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                            PQgetvalue(res, r, 2));
+        if (kl && agg_closed_add(&agg->closed, key, kl, strtoll(PQgetvalue(res, r, 3), NULL, 10)) != 0) {
+            PQclear(res);
+            return CP_ERR_NOMEM;
+        }
+    }
+    cp_info("aggregator", "remembering %d calls written in the last %lld s (late events)",
+            PQntuples(res), (long long)agg->cfg->late_window_ms * 2 / 1000);
+    PQclear(res);
+    return 0;
+}
+
 /* Reads the partition's stored offset and open calls back (retrying while PostgreSQL is away). */
 static int load_partition(struct agg *agg, int32_t p, int64_t *offset)
 {
@@ -79,10 +111,15 @@ static int load_partition(struct agg *agg, int32_t p, int64_t *offset)
         snprintf(part, sizeof part, "%d", p);
         const char *params[3] = {agg->cfg->kafka.group, agg->cfg->kafka.topic, part};
         PGresult *res = NULL;
-        int rc = cp_pg_exec(agg->pg,
+        int rc = 0;
+        if (!agg->closed_loaded && (rc = load_closed(agg, &err)) == 0)
+            agg->closed_loaded = true;
+        if (rc >= 0) {
+            rc = cp_pg_exec(agg->pg,
                             "SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND "
                             "topic = $2 AND partition = $3",
                             3, params, &res, &err);
+        }
         if (rc >= 0) {
             pt->committed = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
             PQclear(res);
@@ -160,6 +197,8 @@ static void finish_call(struct agg *agg, struct agg_open *o, bool forced)
     char key[1024];
     size_t kl = call_key(key, sizeof key, o->call->org, o->call->pbx, o->call->call);
     cp_map_del(&pt->calls, key, kl);
+    if (agg_closed_add(&agg->closed, key, kl, o->call->t_last) != 0)
+        cp_error("aggregator", "out of memory");
     agg_call_destroy(o->call);
     free(o);
     /* Offsets must move with the finished call even if no event arrived. */
@@ -310,6 +349,15 @@ static int handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_aren
     if (!kl)
         return 1;
     struct agg_open *o = cp_map_get(&pt->calls, key, kl);
+    if (!o && agg_closed_has(&agg->closed, key, kl)) {
+        /* The call's row is written: a second one would count it twice. */
+        static struct cp_log_limit lim = CP_LOG_LIMIT_INIT(5, 60000);
+        cp_counter_inc(agg->m.late);
+        cp_log_limited(&lim, CP_LOG_WARN, "aggregator",
+                       "dropped a late %s event for call %s/%s/%s, already written",
+                       cp_kind_name(ev.kind), ev.org, ev.pbx, ev.call);
+        return 1;
+    }
     if (!o) {
         o = calloc(1, sizeof *o);
         struct agg_call *c = agg_call_create(ev.org, ev.pbx, ev.call);
@@ -348,6 +396,12 @@ static int handle_message(struct agg *agg, rd_kafka_message_t *m, struct cp_aren
 static void sweep(struct agg *agg)
 {
     int64_t now = cp_time_now_us();
+    int64_t horizon = 0;
+    for (int32_t i = 0; i < agg->n_parts; i++)
+        if (agg->parts[i].assigned && agg->parts[i].watermark_us > horizon)
+            horizon = agg->parts[i].watermark_us;
+    if (horizon)
+        agg_closed_expire(&agg->closed, horizon - agg->cfg->late_window_ms * 1000);
     for (int32_t i = 0; i < agg->n_parts; i++) {
         struct agg_part *pt = &agg->parts[i];
         if (!pt->assigned)
@@ -418,6 +472,8 @@ static void setup_metrics(struct agg *agg)
     agg->m.calls = cp_metrics_counter(r, "callpipe_aggregator_calls_total", "finished calls written");
     agg->m.forced = cp_metrics_counter(r, "callpipe_aggregator_forced_closes_total",
                                        "calls closed by the open-call timeout");
+    agg->m.late = cp_metrics_counter(r, "callpipe_aggregator_late_events_total",
+                                     "events for a call already written (within late_window): dropped");
     agg->m.pg_errors = cp_metrics_counter(r, "callpipe_aggregator_postgres_errors_total",
                                           "failed flush transactions (retried)");
     agg->m.flushes = cp_metrics_counter(r, "callpipe_aggregator_flushes_total",
@@ -485,6 +541,7 @@ int cp_cmd_aggregator(int argc, char **argv)
         cp_map_init(&agg.parts[i].calls);
     }
     agg_batch_init(&agg.batch, &agg);
+    agg_closed_init(&agg.closed);
     /* The password travels inside the conninfo only, never in a log line. */
     size_t cl = strlen(cfg.postgres.dsn) + (cfg.postgres.password.value ? cfg.postgres.password.len * 2 + 16 : 0) + 1;
     agg.conninfo = calloc(1, cl);
@@ -605,6 +662,7 @@ int cp_cmd_aggregator(int argc, char **argv)
         drop_partition(&agg, &agg.parts[i]);
     free(agg.parts);
     agg_batch_free(&agg.batch);
+    agg_closed_free(&agg.closed);
     cp_arena_destroy(&arena);
     if (agg.pg)
         PQfinish(agg.pg);

@@ -11,7 +11,7 @@
 # STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms),
 # STACK_WIRES (what the PBXs speak: pbxsim -F, default "json"; "all" = every vendor format),
 # STACK_WRAPUP_WAIT (aggregator wrapup_wait, 2m), STACK_UNENDED_WAIT (aggregator unended_wait,
-# 10m), BUILD, CALLPIPE_ROOT.
+# 10m), STACK_AGG_EXTRA (more aggregator.yaml lines), BUILD, CALLPIPE_ROOT.
 # Everything listens on 127.0.0.1 only; PIDs are in DIR/pids (one "name pid" per line) so
 # another shell can stop the stack (demo.sh stop).
 #
@@ -157,6 +157,7 @@ stack_start_aggregator() {
         echo "flush_interval: $STACK_FLUSH"
         echo "wrapup_wait: $STACK_WRAPUP_WAIT"
         echo "unended_wait: ${STACK_UNENDED_WAIT:-10m}"
+        [ -z "${STACK_AGG_EXTRA:-}" ] || echo "$STACK_AGG_EXTRA"
         echo "routes:"
         local r o qs ts
         for r in "${STACK_ROUTES[@]}"; do
