@@ -537,6 +537,10 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
     case CP_KIND_AGENT_COMPLETE:
         if ((v = segment_for_complete(c, ev->queue, ts)) && !v->t_complete)
             v->t_complete = ts;
+        /* A summary of the segment's hold (Amazon Connect's CustomerHoldDuration) counts
+         * when no hold events came for it. */
+        if (v && ev->hold > 0 && v->cdr_hold_us < 0 && !c->n_hold_on)
+            v->cdr_hold_us = (int64_t)ev->hold * 1000000;
         if (ev->side)
             c->side = ev->side;
         break;

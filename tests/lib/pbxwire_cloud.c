@@ -492,10 +492,15 @@ static int ctr_render(const struct pw_call *c, struct pw_out *o)
     }
     t->final_to = NULL;
     if (t->seg.present) {
+        int64_t hold = 0;
+        for (int i = 0; i < t->seg.n_holds; i++)
+            hold += t->seg.holds[i][1] - t->seg.holds[i][0];
+        if (t->seg.cdr_hold > 0)
+            hold = t->seg.cdr_hold;
         t->seg.wrapup = NULL;
-        /* The aggregator keeps no hold from a CTR (see the report): talk includes it. */
+        /* The CTR gives hold as CustomerHoldDuration, whole seconds as written above. */
         t->seg.n_holds = 0;
-        t->seg.cdr_hold = 0;
+        t->seg.cdr_hold = secs(hold) * 1000000;
     }
     return n;
 }

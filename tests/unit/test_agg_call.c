@@ -745,6 +745,31 @@ static void test_leave_without_reason_keeps_abandon(void **state)
     }
 }
 
+/* Amazon Connect: hold only as CustomerHoldDuration on the agent's complete. */
+static void test_hold_summary_on_complete(void **state)
+{
+    struct test_sink t;
+    sink_init(&t);
+    struct agg_call *c = newcall();
+    apply(c, mk(CP_KIND_QUEUE_ENTER, 0, "sales"), &t);
+    struct cp_event e = mk(CP_KIND_AGENT_CONNECT, 10000, "sales");
+    e.agent = "a7";
+    apply(c, e, &t);
+    e = mk(CP_KIND_AGENT_COMPLETE, 130000, "sales"); /* 120 s connected, 30 s of it on hold */
+    e.hold = 30;
+    apply(c, e, &t);
+    e = mk(CP_KIND_CALL_END, 130000, NULL);
+    e.disp = CP_DISP_ANSWERED;
+    apply(c, e, &t);
+    struct agg_call_row r;
+    agg_call_finish(c, &t.sink, false, &r);
+    assert_int_equal(r.hold_ms, 30000);
+    assert_int_equal(r.talk_ms, 90000);
+    assert_int_equal(row(&t, "sales", T0)->held, 1);
+    assert_int_equal(row(&t, "sales", T0)->hold_ms, 30000);
+    agg_call_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -767,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_transferred_in_at_the_transfer),
         cmocka_unit_test(test_settled_without_end),
         cmocka_unit_test(test_leave_without_reason_keeps_abandon),
+        cmocka_unit_test(test_hold_summary_on_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
