@@ -468,7 +468,10 @@ int agg_call_apply(struct agg_call *c, const struct cp_event *ev, const char *ra
         c->dir = ev->dir;
     set_str(c, &c->from, ev->from);
     set_str(c, &c->from_name, ev->from_name);
-    set_str(c, &c->to, ev->to);
+    /* A transfer's `to` is where the call went (queue_log's BLINDTRANSFER exten), not the
+     * number the caller dialled. */
+    if (ev->kind != CP_KIND_TRANSFER)
+        set_str(c, &c->to, ev->to);
     if (ev->final_to)
         c->final_to = keep(c, ev->final_to);
 

@@ -691,6 +691,7 @@ static void test_settled_without_end(void **state)
     apply(c, e, &t);
     assert_false(agg_call_settled(c)); /* talking */
     e = mk(CP_KIND_TRANSFER, 70000, "sales");
+    e.to = "care"; /* where the call went: not the number dialled */
     apply(c, e, &t);
     apply(c, mk(CP_KIND_AGENT_COMPLETE, 70000, "sales"), &t);
     assert_true(agg_call_settled(c)); /* between the transfer and the next queue */
@@ -704,6 +705,7 @@ static void test_settled_without_end(void **state)
     struct agg_call_row r;
     agg_call_finish(c, &t.sink, false, &r);
     assert_int_equal(r.ended_us, (T0 + 90) * 1000000);
+    assert_null(r.to);
     assert_int_equal(r.talk_ms, 60000);
     assert_int_equal(row(&t, "care", T0)->abandoned, 1);
     assert_int_equal(row(&t, "sales", T0)->handled, 1);
