@@ -171,6 +171,9 @@ static int load_partition(struct agg *agg, int32_t p, int64_t *offset)
         PQclear(res);
         pt->next = pt->committed;
         pt->assigned = true;
+        /* Quiet-partition timers count from now: a partition just (re)assigned is not quiet
+         * because nothing has arrived yet (its restored calls would close at once). */
+        pt->last_event_wall_us = cp_time_now_us();
         *offset = pt->committed;
         cp_info("aggregator", "partition %d: resuming at offset %lld with %d open calls", p,
                 (long long)pt->committed, restored);
