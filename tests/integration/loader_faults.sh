@@ -73,6 +73,16 @@ for round in 1 2 3 4 5; do
     sleep 1 # the burst hits a running loader that holds tokens and jobs
     below=$((total * (95 - 18 * round + RANDOM % 9) / 100))
     say "round $round: $(burst "$round"); $(ld_open_rows) rows open"
+    if [ $((round % 4)) = 2 ]; then
+        # The kill must not come before this loader has met its expired tokens (else the
+        # next one simply logs in afresh and the renewal is never exercised).
+        deadline=$((SECONDS + 60))
+        until grep -q 'org=service\] session expired' "$WORK/loader-$LD_RUN.log" &&
+            grep -q 'org=sales\] session expired' "$WORK/loader-$LD_RUN.log"; do
+            [ $SECONDS -lt $deadline ] || ld_fail "the loader did not meet its expired tokens"
+            sleep 0.2
+        done
+    fi
     deadline=$((SECONDS + 120))
     while [ "$(ld_open_rows)" -gt "$below" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
     sleep "0.$((RANDOM % 10))"
