@@ -28,7 +28,8 @@ enum ing_transport {
 };
 
 struct ing_source_cfg {
-    char *name; /* the PBX id: `pbx` of every event */
+    char *name; /* the source id (metrics, logs); also `pbx` of its events unless pbx is set */
+    char *pbx;  /* `pbx` of every event (ing_source_pbx): shared by a PBX's CTI and CDR feeds */
     char *org;
     char *format;
     int transport;
@@ -52,6 +53,12 @@ struct ing_source_cfg {
     char *public_url;              /* HTTP: the URL Twilio posts to (part of the signature) */
     char *cdr_columns;             /* asterisk-cdr-csv: auto|none|uniqueid|userfield|uniqueid,userfield */
 };
+
+/* The `pbx` stamped on a source's events: its `pbx` key, else its name. */
+static inline const char *ing_source_pbx(const struct ing_source_cfg *c)
+{
+    return c->pbx && c->pbx[0] ? c->pbx : c->name;
+}
 
 struct ing_kafka_cfg {
     char *brokers;

@@ -14,7 +14,11 @@ static const char *const login_modes[] = {"md5", "plain", NULL};
 
 static const struct cp_config_field source_fields[] = {
     {CP_CFG_AT(struct ing_source_cfg, name), CP_CFG_STRING, .flags = CP_CFG_REQUIRED,
-     .help = "source id: the PBX name stamped as `pbx` on every event"},
+     .help = "source id (metrics, logs, dead letters); also the `pbx` of its events unless pbx is set"},
+    {CP_CFG_AT(struct ing_source_cfg, pbx), CP_CFG_STRING,
+     .help = "the PBX name stamped as `pbx` on every event (default: name); give a PBX's CTI feed "
+             "and its CDR feed (AMI and Master.csv, ESL and mod_json_cdr, queue_log and CDR) the "
+             "same pbx so that their records meet in one call"},
     {CP_CFG_AT(struct ing_source_cfg, org), CP_CFG_STRING, .flags = CP_CFG_REQUIRED,
      .help = "org tag stamped on every event (never taken from the payload)"},
     {CP_CFG_AT(struct ing_source_cfg, format), CP_CFG_STRING, .dflt = "callpipe-json",

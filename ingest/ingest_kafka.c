@@ -267,7 +267,7 @@ void ing_out_deadletter(struct ing_out *out, struct ing_source *src, const char 
         const char *k, *v;
     } strs[] = {
         {"org", src->cfg->org},
-        {"pbx", src->cfg->name},
+        {"pbx", ing_source_pbx(src->cfg)},
         {"src", src->cfg->format},
         {"transport", ing_transport_name(src->cfg->transport)},
         {"peer", peer ? peer : ""},

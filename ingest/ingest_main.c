@@ -43,7 +43,7 @@ static int emit_event(struct cp_emit *e, struct cp_event *ev)
     struct emit_ctx *c = (struct emit_ctx *)e;
     /* Identity comes from the configuration, never from the payload. */
     ev->org = c->src->cfg->org;
-    ev->pbx = c->src->cfg->name;
+    ev->pbx = ing_source_pbx(c->src->cfg);
     if (!ev->src)
         ev->src = c->src->fmt->name;
     const char *why;
@@ -78,7 +78,7 @@ int ing_handle_record(struct ing_loop *l, struct ing_source *src, void *state, c
         struct cp_source_ctx ctx;
     } h = {{
         .org = src->cfg->org,
-        .pbx = src->cfg->name,
+        .pbx = ing_source_pbx(src->cfg),
         .tz = src->cfg->tz,
         .recv_us = l->read_us ? l->read_us : cp_time_now_us(),
         .arena = &l->arena,

@@ -11,7 +11,8 @@
 # STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms),
 # STACK_WIRES (what the PBXs speak: pbxsim -F, default "json"; "all" = every vendor format),
 # STACK_WRAPUP_WAIT (aggregator wrapup_wait, 2m), STACK_UNENDED_WAIT (aggregator unended_wait,
-# 10m), STACK_AGG_EXTRA (more aggregator.yaml lines), BUILD, CALLPIPE_ROOT.
+# 10m), STACK_AGG_EXTRA (more aggregator.yaml lines), STACK_SOURCES_EXTRA (more collector
+# sources, "  - {...}" lines), BUILD, CALLPIPE_ROOT.
 # Everything listens on 127.0.0.1 only; PIDs are in DIR/pids (one "name pid" per line) so
 # another shell can stop the stack (demo.sh stop).
 #
@@ -142,6 +143,7 @@ stack_start_ingest() {
         echo "admin: 127.0.0.1:$STACK_ING_ADMIN"
         echo "kafka: {brokers: \"$STACK_BOOTSTRAP\", linger: ${STACK_LINGER:-5ms}}"
         cat "$S/sources.yaml"
+        [ -z "${STACK_SOURCES_EXTRA:-}" ] || echo "$STACK_SOURCES_EXTRA"
     } >"$S/ingest.yaml"
     stack_bg ingest "$S/ingest.log" "$BUILD/callpipe" ingest -c "$S/ingest.yaml"
     stack_wait_http "http://127.0.0.1:$STACK_ING_ADMIN/readyz" ingest 30
