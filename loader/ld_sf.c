@@ -255,7 +255,15 @@ int ld_sf_login(struct ld_sf *s)
                                 : NULL;
     const char *tok = json_string_value(json_object_get(j, "access_token"));
     const char *inst = json_string_value(json_object_get(j, "instance_url"));
-    if (tok && inst) {
+    if (tok && inst && strncasecmp(c->login_url, "https://", 8) == 0 &&
+        strncasecmp(inst, "https://", 8) != 0) {
+        /* Logged in over TLS but sent elsewhere in clear: the token (and every record)
+         * would travel unencrypted.  Salesforce never does this; a proxy or an attacker might. */
+        cp_error(s->ident, "could not log in: instance_url %.200s is not https although login_url "
+                 "is: refusing to send the token there", inst);
+        cp_counter_inc(s->http_errors);
+        rc = CP_ERR_AUTH;
+    } else if (tok && inst) {
         if (s->access_token) {
             memset(s->access_token, 0, strlen(s->access_token));
             free(s->access_token);

@@ -8,7 +8,9 @@
 # instance_url then names the https host (nginx rewrites the emulator's http URL).
 #   1. ca_file = the other CA, then no ca_file (system store): login is refused with a
 #      certificate error in the log, no job reaches the emulator, every outbox row stays pending.
-#   2. ca_file = the test CA: LD_N calls (default 2,000) load into both orgs, checked field by
+#   2. a TLS login whose token response names a plain-http instance (a proxy that does not
+#      rewrite it): refused, no job reaches the emulator;
+#   3. ca_file = the test CA: LD_N calls (default 2,000) load into both orgs, checked field by
 #      field by sf_compare.py, and nginx's access log shows every upload went through TLS.
 set -euo pipefail
 . "${CALLPIPE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/scripts/ldtest.sh"
@@ -38,10 +40,16 @@ mkdir -p "$pki"
         -days 2 -extfile ext.cnf 2>/dev/null
 ) || ld_fail "could not make the test PKI"
 
-T_LOGIN=$(free_port) T_SERVICE=$(free_port) T_SALES=$(free_port)
+T_LOGIN=$(free_port) T_SERVICE=$(free_port) T_SALES=$(free_port) T_CLEAR=$(free_port) T_CLEAR_SALES=$(free_port)
 ng=$WORK/nginx
 mkdir -p "$ng/tmp"
-server() { # tls_port upstream_url
+server() { # tls_port upstream_url [keep]: keep = pass the emulator's http URLs through
+    local filters="sub_filter_types application/json;
+            sub_filter_once off;
+            sub_filter '$EMU_SERVICE' 'https://localhost:$T_SERVICE';
+            sub_filter '$EMU_SALES' 'https://localhost:$T_SALES';
+            sub_filter '$SFEMU_LOGIN' 'https://localhost:$T_LOGIN';"
+    [ "${3:-}" = keep ] && filters=""
     cat <<NG
     server {
         listen 127.0.0.1:$1 ssl;
@@ -53,11 +61,7 @@ server() { # tls_port upstream_url
             proxy_set_header Connection "";
             proxy_set_header Accept-Encoding "";
             proxy_request_buffering off;
-            sub_filter_types application/json;
-            sub_filter_once off;
-            sub_filter '$EMU_SERVICE' 'https://localhost:$T_SERVICE';
-            sub_filter '$EMU_SALES' 'https://localhost:$T_SALES';
-            sub_filter '$SFEMU_LOGIN' 'https://localhost:$T_LOGIN';
+            $filters
         }
     }
 NG
@@ -80,6 +84,8 @@ http {
 $(server "$T_LOGIN" "$SFEMU_LOGIN")
 $(server "$T_SERVICE" "$EMU_SERVICE")
 $(server "$T_SALES" "$EMU_SALES")
+$(server "$T_CLEAR" "$SFEMU_LOGIN" keep)
+$(server "$T_CLEAR_SALES" "$EMU_SALES" keep)
 }
 NG
 "$NGINX" -p "$ng" -c "$ng/nginx.conf" >"$ng/stdout" 2>&1 &
@@ -115,6 +121,27 @@ untrusted() { # label ca_file-line
 }
 untrusted other-ca "    ca_file: $pki/other-ca.pem"
 untrusted system-store ""
+
+# A login over TLS whose token response sends the loader to a plain-http instance: refused, the
+# token never goes there.
+LD_LOGIN_SERVICE=https://localhost:$T_CLEAR LD_LOGIN_SALES=https://localhost:$T_CLEAR_SALES \
+    ORG_EXTRA_SERVICE="    ca_file: $pki/ca.pem" ORG_EXTRA_SALES="    ca_file: $pki/ca.pem" \
+    ld_config "$WORK/loader-clear.yaml"
+ld_start "$WORK/loader-clear.yaml"
+log=$WORK/loader-$LD_RUN.log
+for _ in $(seq 100); do
+    [ "$(grep -c 'is not https although login_url is' "$log")" -ge 2 ] && break
+    sleep 0.1
+done
+ld_kill
+for org in service sales; do
+    grep -q "org=$org\] could not log in: instance_url http://[^ ]* is not https although login_url is" "$log" ||
+        ld_fail "clear instance: $org was not refused: $(grep "org=$org" "$log" | tail -3)"
+done
+grep -q "logged in" "$log" && ld_fail "clear instance: logged in"
+[ "$(sfemu_admin GET /orgs/service/jobs)" = "[]" ] && [ "$(sfemu_admin GET /orgs/sales/jobs)" = "[]" ] ||
+    ld_fail "clear instance: a job reached the emulator"
+say "clear instance: refused: $(grep -m1 'is not https' "$log" | sed 's/.*could not/could not/')"
 
 ORG_EXTRA_SERVICE="    ca_file: $pki/ca.pem" ORG_EXTRA_SALES="    ca_file: $pki/ca.pem" ld_config "$WORK/loader.yaml"
 ld_start "$WORK/loader.yaml"
