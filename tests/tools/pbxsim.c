@@ -25,14 +25,18 @@
 #include "../lib/pbxwire.h"
 
 /*
- *   pbxsim plan [-P NPBX] [-s SEED] -o PLAN [-y SOURCES.yaml] [-k TOKEN_ENV]
+ *   pbxsim wires
+ *   pbxsim plan [-P NPBX] [-s SEED] [-F WIRES] [-D DROP_DIR] -o PLAN [-y SOURCES.yaml]
+ *               [-k TOKEN_ENV]
  *   pbxsim run  --plan PLAN [-P NPBX] [-s SEED] [-x SPEED] [-d SECONDS] [-r CALLS_PER_PBX_HOUR]
  *               [-E EVENTS_PER_S] [-B BASE_US] [-g TRUTH.jsonl] [-k TOKEN_ENV] [--no-drain]
  *               [--latency-dsn DSN] [--latency-sample K] [--latency-wait S] [-n] [-q]
  *
- * The world (orgs, PBXs, queues, agents, which PBX sends over TCP and which over HTTP) is a
- * function of NPBX and SEED.  `plan` picks a free loopback port per PBX and writes PLAN
- * (one line "pbx org transport port") and the collector's `sources:` list for it.
+ * The world (orgs, PBXs, queues, agents) is a function of NPBX and SEED; which wire each PBX
+ * speaks (a vendor format and its transport, tests/lib/pbxwire.h) comes from -F: PBX i
+ * speaks the (i mod n)-th wire of the list.  `plan` picks a free loopback port per PBX (and a
+ * drop directory for file-drop wires) and writes PLAN (one line "pbx org wire port dir") and
+ * the collector's `sources:` list for it.
  *
  * `run` simulates inbound calls as a discrete-event model: Poisson arrivals per PBX, each
  * call picks a queue, waits for the queue's earliest free agent (FIFO) or gives up when its
@@ -41,21 +45,25 @@
  * agent); answered calls talk with holds, end, and the agent wraps up with a code (the agent
  * is busy until then); some answered calls are transferred by the agent to another queue of
  * the PBX (where the caller then abandons or times out); and some calls are outbound (one
- * CDR record at their end).  Same seed, same calls.
+ * CDR record at their end).  Same seed, same calls.  Each finished call goes to its PBX's
+ * wire, which writes the vendor's records and rewrites the call's ground truth to what those
+ * records say.
  *
- * Time: event times are the simulated clock, which runs SPEED times faster than the wall
+ * Time: record times are the simulated clock, which runs SPEED times faster than the wall
  * clock.  By default (-B absent) the simulated clock is placed in the past so that the last
- * event is sent exactly at the real "now"; with -B BASE_US the first arrival window starts
+ * record is sent exactly at the real "now"; with -B BASE_US the first arrival window starts
  * at BASE_US (then the output bytes are fully reproducible).  Arrivals happen during the
  * first SECONDS of wall time; then the calls in progress finish (unless --no-drain, which
  * stops at SECONDS and writes only the calls that were completely sent to the ground truth).
  *
- * Output: canonical events (callpipe-json) over TCP (one per line) or HTTP (JSON arrays,
- * bearer token from $TOKEN_ENV, resent after a 503); -g writes the ground truth read by
- * tests/tools/agg_check.py (callgen's format).  --latency-dsn polls PostgreSQL for every
- * K-th call's `calls` row and reports the time from its last event leaving the simulator to
- * the row being visible.  Last stdout lines:
- *   pbxsim: pbxs=P calls=N events=E sent=S http_requests=H http_503=R elapsed_s=T events_per_s=X
+ * Output: each wire's records over its transport (TCP lines, HTTP requests resent after a
+ * 503, RFC 5424 syslog, a listening socket the collector dials for AMI and ESL, files in a
+ * drop directory); secrets from $TOKEN_ENV.  -g writes the ground truth read by
+ * tests/tools/agg_check.py (callgen's format).  --latency-dsn (callpipe-json wires) polls
+ * PostgreSQL for every K-th call's `calls` row and reports the time from its last event
+ * leaving the simulator to the row being visible.  Last stdout lines:
+ *   pbxsim: pbxs=P calls=N events=E sent=S http_requests=H http_503=R reconnects=C files=F
+ *           elapsed_s=T events_per_s=X                       (events/sent count records)
  *   pbxsim-latency: n=N missing=M p50_ms=A p90_ms=B p99_ms=C max_ms=D      (with --latency-dsn)
  */
 
