@@ -6,6 +6,7 @@
 #   stack_sim run ARGS...          # the PBX simulator against this stack's collector
 #   stack_wait_idle SECONDS        # every event consumed, no open call, every outbox row done
 #   stack_stop                     # SIGTERM every service in reverse order, stop PostgreSQL
+#   stack_test NAME                # tests: work dir, cleanup on exit (KEEP_TMP=1 keeps it), fail()
 #
 # Knobs (environment): STACK_PBX (40), STACK_SEED (1), STACK_PARTS (12 partitions),
 # STACK_FLUSH (aggregator flush_interval, 200ms), STACK_LINGER (collector linger, 5ms),
@@ -355,6 +356,28 @@ stack_stop() { # SIGTERM in reverse start order; each service drains and exits 0
         "$ROOT/tests/scripts/pg.sh" stop "$S/pg" >/dev/null 2>&1 || true
     fi
     return $rc
+}
+
+# For test scripts: a fresh work dir under /tmp, everything stopped and removed on exit (kept
+# with KEEP_TMP=1), and fail MESSAGE, which prints the services' last log lines and exits 1.
+stack_test() { # NAME
+    stack_init "$(mktemp -d "/tmp/callpipe-$1.XXXXXX")"
+    chmod 755 "$S"
+    trap stack_test_cleanup EXIT
+}
+
+stack_test_cleanup() {
+    stack_stop >/dev/null 2>&1 || true
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $S"; else stack_destroy >/dev/null 2>&1 || true; fi
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "$S"/ingest.log "$S"/aggregator.log "$S"/loader.log "$S"/pbxsim.log; do
+        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
+    done
+    exit 1
 }
 
 stack_destroy() {

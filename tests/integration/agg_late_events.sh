@@ -19,20 +19,7 @@ ROOT=${CALLPIPE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ROOT/tests/demo/stack.sh"
 export STACK_PBX=1 STACK_WIRES=json-tcp STACK_PARTS=2
 
-stack_init "$(mktemp -d /tmp/callpipe-late.XXXXXX)"
-chmod 755 "$S"
-cleanup() {
-    stack_stop >/dev/null 2>&1 || true
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $S"; else stack_destroy >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$S"/ingest.log "$S"/aggregator.log; do
-        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
-    done
-    exit 1
-}
+stack_test late
 
 stack_start >/dev/null || fail "stack start"
 PORT=$(awk '{print $4}' "$S/plan.txt")

@@ -32,20 +32,7 @@ export STACK_WRAPUP_WAIT=70s
 export STACK_UNENDED_WAIT=70s
 SECS=${E2E_SECONDS:-30}
 
-stack_init "$(mktemp -d /tmp/callpipe-e2e.XXXXXX)"
-chmod 755 "$S"
-cleanup() {
-    stack_stop >/dev/null 2>&1 || true
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $S"; else stack_destroy >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$S"/ingest.log "$S"/aggregator.log "$S"/loader.log "$S"/pbxsim.log; do
-        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
-    done
-    exit 1
-}
+stack_test e2e
 
 stack_start || fail "stack start"
 stack_sim run -x 60 -d "$SECS" -g "$S/truth.jsonl" >"$S/pbxsim.out" 2>"$S/pbxsim.log" || fail "pbxsim"

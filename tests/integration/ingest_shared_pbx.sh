@@ -16,20 +16,7 @@ PB=$(stack_free_port)
 export STACK_SOURCES_EXTRA="  - {name: feed-a, pbx: switch-1, org: acme, transport: tcp, listen: \"127.0.0.1:$PA\"}
   - {name: feed-b, pbx: switch-1, org: acme, transport: tcp, listen: \"127.0.0.1:$PB\"}"
 
-stack_init "$(mktemp -d /tmp/callpipe-shared.XXXXXX)"
-chmod 755 "$S"
-cleanup() {
-    stack_stop >/dev/null 2>&1 || true
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $S"; else stack_destroy >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$S"/ingest.log "$S"/aggregator.log; do
-        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
-    done
-    exit 1
-}
+stack_test shared
 
 stack_start >/dev/null || fail "stack start"
 exec 3<>"/dev/tcp/127.0.0.1/$PA" 4<>"/dev/tcp/127.0.0.1/$PB"
