@@ -838,16 +838,42 @@ static void generate(uint64_t seed, int64_t window_ms)
 
 /* ---- plan: ports per PBX ---- */
 
+/*
+ * A free loopback port for one PBX, distinct from every port already planned.  Taken below the
+ * kernel's ephemeral range (32768-60999 by default): a port that bind(0) hands out can also
+ * become the source port of any outgoing connection (the collector dialling an AMI PBX that is
+ * not listening yet could even connect to itself), and two bind(0) calls can return the same
+ * port.  Either way a source would receive another's bytes.
+ */
+static int planned[4096];
+static int n_planned;
+
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
-        die("could not find a free port");
-    close(fd);
-    return ntohs(sa.sin_port);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)cp_time_now_us();
+    for (int attempt = 0; attempt < 5000; attempt++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000u);
+        bool taken = false;
+        for (int i = 0; i < n_planned; i++)
+            taken = taken || planned[i] == port;
+        if (taken)
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok && n_planned < (int)(sizeof planned / sizeof planned[0])) {
+            planned[n_planned++] = port;
+            return port;
+        }
+    }
+    die("could not find a free port");
+    return -1;
 }
 
 static const char *const transport_name[] = {
