@@ -12,6 +12,7 @@
 #include "cp_kafka.h"
 #include "cp_log.h"
 #include "cp_time.h"
+#include "../lib/simrng.h"
 
 /*
  *   callgen -n CALLS [-e MAX_EVENTS] [-s SEED] [-B BASE_US] [-S SPAN_MIN]
@@ -38,29 +39,6 @@
  * oracle's job (tests/tools/agg_check.py).  The last stdout line is
  *   callgen: calls=N events=E delivered=D failed=F bytes=B elapsed_s=S
  */
-
-/* ---- deterministic random numbers (splitmix64) ---- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi]. */
-static int64_t between(int64_t lo, int64_t hi)
-{
-    return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
-}
-
-static bool chance(int pct)
-{
-    return (int)(rnd() % 100) < pct;
-}
 
 /* ---- the world ---- */
 

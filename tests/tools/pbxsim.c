@@ -23,6 +23,7 @@
 #include "cp_event.h"
 #include "cp_time.h"
 #include "../lib/pbxwire.h"
+#include "../lib/simrng.h"
 
 /*
  *   pbxsim wires
@@ -66,38 +67,6 @@
  *           elapsed_s=T events_per_s=X                       (events/sent count records)
  *   pbxsim-latency: n=N missing=M p50_ms=A p90_ms=B p99_ms=C max_ms=D      (with --latency-dsn)
  */
-
-/* ---- deterministic random numbers (splitmix64) ---- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int64_t between(int64_t lo, int64_t hi)
-{
-    return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
-}
-
-static bool chance(int pct)
-{
-    return (int)(rnd() % 100) < pct;
-}
-
-static double uniform01(void)
-{
-    return ((double)(rnd() >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static int64_t expo_ms(double mean_ms)
-{
-    return (int64_t)(-log(uniform01()) * mean_ms);
-}
 
 static void die(const char *what)
 {
@@ -524,8 +493,11 @@ static void render_call(struct call_ctx *cc, const struct call_truth *t)
                            .truth = &w};
     struct pw_out o = {.cc = cc};
     int n = d->wire->render(&call, &o);
-    if (n < 0) {
-        fprintf(stderr, "pbxsim: wire %s could not render call %s\n", d->wire->name, cc->call);
+    if (n < 0 || n != o.n) {
+        /* A count that differs from the records written would send records of a call that
+         * the ground truth leaves out (or the reverse). */
+        fprintf(stderr, "pbxsim: wire %s could not render call %s (returned %d, wrote %d)\n",
+                d->wire->name, cc->call, n, o.n);
         exit(2);
     }
     if (!dry)
