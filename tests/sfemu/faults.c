@@ -188,6 +188,12 @@ static char *fault_match_row(const struct emu_org *o, const struct emu_object *o
     }
     return NULL;
 }
+/* The fault fields, once: S for strings, I for integers (used to read and to list faults). */
+#define FAULT_FIELDS(S, I)                                                                         \
+    S(org); S(method); S(path); I(status); S(body); S(content_type); I(retry_after); I(count);     \
+    I(delay_ms); S(object); S(code); S(message); S(field); S(value); I(every); I(percent);         \
+    I(seed); I(after_rows); I(rows_per_s); I(queue_delay_ms)
+
 
 static json_t *fault_json(const struct emu_fault *f)
 {
@@ -200,26 +206,7 @@ static json_t *fault_json(const struct emu_fault *f)
 #define I(k)                                                                                       \
     if (f->c.k)                                                                                    \
     json_object_set_new(j, #k, json_integer(f->c.k))
-    S(org);
-    S(method);
-    S(path);
-    I(status);
-    S(body);
-    S(content_type);
-    I(retry_after);
-    I(count);
-    I(delay_ms);
-    S(object);
-    S(code);
-    S(message);
-    S(field);
-    S(value);
-    I(every);
-    I(percent);
-    I(seed);
-    I(after_rows);
-    I(rows_per_s);
-    I(queue_delay_ms);
+    FAULT_FIELDS(S, I);
 #undef S
 #undef I
     json_object_set_new(j, "left", json_integer(f->left));
@@ -270,26 +257,7 @@ static int fault_from_json(json_t *j, char *err, size_t errcap)
 #define I(k)                                                                                       \
     if (json_is_integer(json_object_get(j, #k)))                                                   \
     c.k = json_integer_value(json_object_get(j, #k))
-    S(org);
-    S(method);
-    S(path);
-    I(status);
-    S(body);
-    S(content_type);
-    I(retry_after);
-    I(count);
-    I(delay_ms);
-    S(object);
-    S(code);
-    S(message);
-    S(field);
-    S(value);
-    I(every);
-    I(percent);
-    I(seed);
-    I(after_rows);
-    I(rows_per_s);
-    I(queue_delay_ms);
+    FAULT_FIELDS(S, I);
 #undef S
 #undef I
     /* JSON numbers in value are convenient: {"field":"X","value":"7"} and "value":7 both work. */
